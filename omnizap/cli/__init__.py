@@ -1,0 +1,1 @@
+"""The `omnizap` command line."""

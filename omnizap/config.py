@@ -1,0 +1,184 @@
+"""Every setting of OmniZap Stickers, read from the environment (and `.env`) once, here.
+
+Names are the original OmniZap's environment variables so an operator's runbook keeps working.
+Other modules receive a `Settings` object; none of them reads `os.environ` for configuration.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+UNLIMITED_WORDS = {"0", "-1", "inf", "infinity", "unlimited", "sem-limite", "none"}
+SECRET_MARKERS = ("SECRET", "PASSWORD", "TOKEN", "ACCESS_KEY")
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return max(low, min(high, value))
+
+
+class Settings(BaseSettings):
+    """Effective configuration. Field names are the environment variable names, lowercased."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # --- database and files -------------------------------------------------------------------
+    database_url: str = Field(
+        "sqlite:///./data/omnizap.db", description="sqlite:///…, postgresql://…, mysql://…"
+    )
+    database_pool_size: int = Field(10, ge=1, le=200)
+    sticker_storage_dir: Path = Field(Path("./data/stickers"), description="Root folder of sticker files")
+
+    # --- stickers and packs (chat §1, §5, §8) ---------------------------------------------------
+    sticker_pack_max_items: int = Field(30, ge=1, le=500)
+    sticker_pack_max_packs_per_owner: int | None = Field(50, description="0/-1/inf/unlimited mean no limit")
+    sticker_pack_max_sticker_bytes: int = Field(2 * 1024 * 1024, ge=64 * 1024)
+    sticker_ingest_max_source_bytes: int = Field(
+        20 * 1024 * 1024, ge=1024, description="Largest accepted input file"
+    )
+    sticker_ingest_max_pixels: int = Field(40_000_000, ge=10_000, description="Decompression-bomb guard")
+    sticker_ingest_max_frames: int = Field(1_000, ge=1)
+    sticker_ingest_max_video_seconds: float = Field(10.0, gt=0, le=10.0)
+    sticker_pack_auto_collect_enabled: bool = True
+    sticker_pack_auto_pack_name: str = "pack"
+    sticker_default_pack_name: str = "OmniZap Stickers"
+    sticker_default_publisher: str = "OmniZap"
+
+    # --- web / catalog (http §15) ---------------------------------------------------------------
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = Field(9102, ge=1, le=65535)
+    metrics_path: str = "/metrics"
+    http_slo_target_ms: int = Field(750, ge=50)
+    site_origin: str = "http://127.0.0.1:9102"
+    sticker_web_path: str = "/stickers"
+    sticker_api_base_path: str = "/api/sticker-packs"
+    sticker_catalog_only_classified: bool = False
+    sticker_web_list_limit: int = Field(24, ge=1, le=60)
+    sticker_web_list_max_limit: int = Field(60, ge=1, le=100)
+    sticker_catalog_list_cache_seconds: int = Field(90, ge=1, le=900)
+    sticker_web_asset_cache_seconds: int = Field(2_592_000, ge=3600, le=31_536_000)
+    sticker_sitemap_max_packs: int = Field(45_000, ge=100, le=50_000)
+    sticker_interaction_dedupe_window_seconds: int = Field(1800, ge=1)
+    sticker_interaction_rate_limit_per_minute: int = Field(60, ge=1)
+
+    # --- feature flags (pipeline §8) ------------------------------------------------------------
+    feature_flag_cache_ttl_ms: int = Field(30_000, ge=0)
+
+    # --- worker pipeline and queues (pipeline §6-7) ---------------------------------------------
+    sticker_worker_classification_cadence_ms: int = Field(120_000, ge=1_000)
+    sticker_worker_curation_cadence_ms: int = Field(180_000, ge=1_000)
+    sticker_worker_rebuild_cadence_ms: int = Field(240_000, ge=1_000)
+    sticker_worker_scheduler_interval_ms: int = Field(15_000, ge=100)
+    sticker_worker_pipeline_poller_interval_ms: int = Field(4_000, ge=50)
+    sticker_worker_pipeline_cohort_key: str = ""
+    sticker_dedicated_worker_poll_interval_ms: int = Field(2_500, ge=50, le=60_000)
+    sticker_dedicated_worker_max_tasks_per_tick: int = Field(1, ge=1, le=25)
+    sticker_dedicated_worker_cohort_key: str = ""
+    sticker_worker_task_lock_timeout_seconds: int = Field(900, ge=1, le=86_400)
+    sticker_worker_retry_base_seconds: float = Field(5.0, ge=0)
+    sticker_worker_retry_max_seconds: float = Field(3600.0, ge=0)
+    domain_event_outbox_lock_timeout_seconds: int = Field(900, ge=1, le=86_400)
+    sticker_domain_event_consumer_poller_interval_ms: int = Field(2_000, ge=50)
+    sticker_domain_event_consumer_cohort_key: str = ""
+    sticker_score_snapshot_refresh_interval_ms: int = Field(300_000, ge=1_000)
+    sticker_score_snapshot_max_age_ms: int = Field(900_000, ge=1_000, description="Freshness bound on reads")
+
+    # --- object storage (pipeline §9) -----------------------------------------------------------
+    sticker_object_storage_enabled: bool = False
+    sticker_object_storage_provider: str = "s3"
+    sticker_object_storage_bucket: str = ""
+    sticker_object_storage_region: str = "us-east-1"
+    sticker_object_storage_endpoint: str = ""
+    sticker_object_storage_force_path_style: bool = True
+    sticker_object_storage_access_key_id: str = ""
+    sticker_object_storage_secret_access_key: str = ""
+    sticker_object_storage_cdn_base_url: str = ""
+    sticker_object_storage_key_prefix: str = "stickers"
+    sticker_object_storage_upload_on_write: bool = True
+    sticker_object_storage_signed_url_enabled: bool = True
+    sticker_object_storage_signed_url_ttl_seconds: int = 300
+    sticker_object_storage_upload_timeout_ms: int = Field(10_000, ge=1_000)
+    sticker_asset_url_signing_secret: str = ""
+
+    # --- logging --------------------------------------------------------------------------------
+    log_level: str = "INFO"
+    log_format: str = Field("json", description="json or text")
+
+    @field_validator("sticker_pack_max_packs_per_owner", mode="before")
+    @classmethod
+    def _parse_pack_limit(cls, value: Any) -> int | None:
+        if value is None:
+            return None
+        text = str(value).strip().lower()
+        if text in UNLIMITED_WORDS:
+            return None
+        try:
+            number = int(text)
+        except ValueError as exc:
+            raise ValueError(f"expected a whole number or 'unlimited', got {value!r}") from exc
+        return number if number > 0 else None
+
+    @field_validator("sticker_object_storage_signed_url_ttl_seconds", mode="after")
+    @classmethod
+    def _clamp_signed_url_ttl(cls, value: int) -> int:
+        return int(_clamp(value, 60, 3600))
+
+    @field_validator("log_format", mode="after")
+    @classmethod
+    def _check_log_format(cls, value: str) -> str:
+        if value not in {"json", "text"}:
+            raise ValueError("LOG_FORMAT must be 'json' or 'text'")
+        return value
+
+    @property
+    def data_dir(self) -> Path:
+        return self.sticker_storage_dir.parent
+
+    def masked(self) -> dict[str, Any]:
+        """Effective settings as ENV_NAME → value, with secrets and passwords in URLs masked."""
+        shown: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            env_name = name.upper()
+            if any(marker in env_name for marker in SECRET_MARKERS) and value:
+                value = "********"
+            elif env_name == "DATABASE_URL":
+                value = mask_url_password(str(value))
+            elif isinstance(value, Path):
+                value = str(value)
+            shown[env_name] = value
+        return shown
+
+
+def mask_url_password(url: str) -> str:
+    """Hide the password part of `scheme://user:password@host/...`."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user, colon, _password = credentials.partition(":")
+    return f"{scheme}://{user}{':********' if colon else ''}@{host}"
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use."""
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    """Forget the cached settings (tests and `omnizap` subcommands that change the environment)."""
+    get_settings.cache_clear()
+
+
+def cohort_key(explicit: str) -> str:
+    """A stable identity for this process's rollout cohort: explicit key, else host name, else pid."""
+    return explicit or socket.gethostname() or f"pid-{os.getpid()}"

@@ -1,0 +1,1 @@
+"""Feature flags stored in `feature_flag`, with percentage rollout."""

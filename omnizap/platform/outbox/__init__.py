@@ -1,0 +1,1 @@
+"""Transactional outbox: domain events written with the change they describe, consumed by workers."""

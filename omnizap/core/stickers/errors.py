@@ -1,0 +1,37 @@
+"""Why a file cannot become a sticker. Each refusal has a stable code and says how to fix the input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omnizap.core.errors import InvalidInput
+
+EMPTY_FILE = "EMPTY_FILE"
+TOO_LARGE = "TOO_LARGE"
+UNSUPPORTED_FORMAT = "UNSUPPORTED_FORMAT"
+TRUNCATED_FILE = "TRUNCATED_FILE"
+CORRUPT_FILE = "CORRUPT_FILE"
+DECOMPRESSION_BOMB = "DECOMPRESSION_BOMB"
+DIMENSIONS_TOO_LARGE = "DIMENSIONS_TOO_LARGE"
+NO_FRAMES = "NO_FRAMES"
+STICKER_TOO_COMPLEX = "STICKER_TOO_COMPLEX"
+INVALID_STICKER = "INVALID_STICKER"
+INVALID_METADATA = "INVALID_METADATA"
+
+# HTTP status per code, for the web upload path (413 for "too big", 422 for "understood but unusable").
+_HTTP_STATUS = {
+    TOO_LARGE: 413,
+    DECOMPRESSION_BOMB: 413,
+    DIMENSIONS_TOO_LARGE: 413,
+    STICKER_TOO_COMPLEX: 422,
+    INVALID_STICKER: 422,
+    NO_FRAMES: 422,
+}
+
+
+class MediaRejected(InvalidInput):
+    """The input cannot become a sticker; `code` is one of the constants above."""
+
+    def __init__(self, code: str, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, code=code, details=details)
+        self.http_status = _HTTP_STATUS.get(code, 400)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import media_factory as mf
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -488,3 +488,59 @@ def test_oversize_input_is_refused_before_reading_it() -> None:
     error = rejected(data, IngestLimits(max_source_bytes=len(data) - 1))
     assert error.code == "TOO_LARGE" and "MB" in error.message
     assert error.http_status == 413
+
+
+# --- fuzzing: whatever the bytes, the only failure is a clear MediaRejected -----------------------
+
+_MAGICS = [
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff",
+    b"GIF89a",
+    b"RIFF\x20\x00\x00\x00WEBP",
+    b"\x00\x00\x00\x18ftypisom",
+    b"\x1a\x45\xdf\xa3",
+    b"",
+]
+_VALID_SAMPLES = {
+    "png": mf.encode_image(mf.graphic_image(40, 30), "PNG"),
+    "jpeg": mf.encode_image(mf.photo_like_image(40, 30), "JPEG"),
+    "gif": mf.animated_gif(3, size=(24, 24)),
+    "webp": mf.animated_webp(3, size=(24, 24)),
+    "mp4": mf.video("mp4", seconds=0.3, size=(32, 32)),
+    "webm": mf.video("webm", seconds=0.3, size=(32, 32)),
+}
+
+
+def _converts_or_rejects(data: bytes) -> None:
+    try:
+        sticker = convert(data)
+    except MediaRejected as error:
+        assert error.code and error.message
+    else:
+        assert_whatsapp_valid(sticker)
+
+
+@settings(max_examples=150, deadline=None)
+@given(magic=st.sampled_from(_MAGICS), body=st.binary(max_size=400))
+def test_random_bytes_behind_a_magic_number_are_rejected_cleanly(magic: bytes, body: bytes) -> None:
+    _converts_or_rejects(magic + body)
+
+
+@settings(max_examples=120, deadline=None)
+@given(name=st.sampled_from(sorted(_VALID_SAMPLES)), cut=st.floats(min_value=0.0, max_value=1.0))
+def test_files_cut_anywhere_are_rejected_cleanly(name: str, cut: float) -> None:
+    data = _VALID_SAMPLES[name]
+    _converts_or_rejects(data[: int(len(data) * cut)])
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    name=st.sampled_from(sorted(_VALID_SAMPLES)),
+    position=st.floats(min_value=0.0, max_value=1.0),
+    garbage=st.binary(min_size=1, max_size=8),
+)
+def test_files_with_damaged_bytes_are_rejected_cleanly(name: str, position: float, garbage: bytes) -> None:
+    data = bytearray(_VALID_SAMPLES[name])
+    start = min(len(data) - 1, int(len(data) * position))
+    data[start : start + len(garbage)] = garbage
+    _converts_or_rejects(bytes(data))

@@ -215,7 +215,7 @@ def _try_passthrough(
         return None  # re-encode it instead
     validate_whatsapp_sticker(data, limits)
     if keep_existing_metadata and read_sticker_metadata(data):
-        final = data
+        final = data[: 8 + int.from_bytes(data[4:8], "little")]  # bytes after the RIFF end are junk
     else:
         final = embed_sticker_metadata(data, metadata)
         if whatsapp_sticker_problems(final, info, limits):
@@ -317,7 +317,7 @@ def _lossless_may_fit(source_bytes: int, probe: SourceProbe, budget: int) -> boo
 
     A lossless source shrunk to 512 px keeps roughly its bytes per pixel, and WebP lossless beats
     PNG; twice the budget leaves room for that. Upscaled sources are not extrapolated (pixel art
-    stays lossless). Skipping a doomed try saves ~10 ms on photo-like PNGs.
+    stays lossless). Skipping a doomed try saves a few ms on photo-like PNGs.
     """
     shrink = min(1.0, STICKER_SIDE * STICKER_SIDE / max(1, probe.width * probe.height))
     return source_bytes * shrink <= 2 * budget
@@ -370,8 +370,11 @@ def _decode_video(data: bytes, source_format: SourceFormat, limits: IngestLimits
     frames: list[_Frame] = []
     try:
         # An explicit demuxer: ffmpeg never probes the bytes as a playlist or another container.
-        container = av.open(io.BytesIO(data), mode="r", format=_AV_DEMUXER[source_format])
-    except av.error.FFmpegError as exc:
+        # Tags in a broken encoding must not stop the import: they are never used.
+        container = av.open(
+            io.BytesIO(data), mode="r", format=_AV_DEMUXER[source_format], metadata_errors="replace"
+        )
+    except (av.error.FFmpegError, ValueError) as exc:
         raise MediaRejected(
             CORRUPT_FILE, f"the {source_format.name} file cannot be read ({exc}); re-export it and try again"
         ) from exc
@@ -381,6 +384,10 @@ def _decode_video(data: bytes, source_format: SourceFormat, limits: IngestLimits
                 NO_FRAMES, f"the {source_format.name} has no video track (it has no frames or only audio)"
             )
         stream = container.streams.video[0]
+        if stream.codec_context is None:
+            raise MediaRejected(
+                CORRUPT_FILE, f"the {source_format.name} video track uses a codec that cannot be decoded"
+            )
         stream.thread_type = "AUTO"
         check_dimensions(source_format, stream.codec_context.width, stream.codec_context.height, limits)
         rate = stream.average_rate or stream.guessed_rate or 25
@@ -403,7 +410,7 @@ def _decode_video(data: bytes, source_format: SourceFormat, limits: IngestLimits
                 if frames and start_ms < frames[-1].start_ms + min_step:
                     continue
                 _append_changed(frames, _video_frame_image(frame), start_ms)
-        except av.error.FFmpegError as exc:
+        except (av.error.FFmpegError, ValueError) as exc:
             raise MediaRejected(
                 CORRUPT_FILE, f"the {source_format.name} video cannot be decoded ({exc}); re-export it"
             ) from exc

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
+import threading
 from pathlib import Path
 
 import media_factory as mf
@@ -15,7 +17,7 @@ from omnizap.core.stickers import repository
 from omnizap.core.stickers import service as service_module
 from omnizap.core.stickers.errors import MediaRejected
 from omnizap.core.stickers.exif import read_sticker_metadata
-from omnizap.core.stickers.service import StickerService
+from omnizap.core.stickers.service import IngestResult, StickerService
 from omnizap.core.stickers.webp import inspect_webp
 from omnizap.platform.db import Database
 from omnizap.platform.db.schema import domain_event_outbox, sticker_asset
@@ -237,3 +239,20 @@ def test_get_and_get_many(stickers: StickerService):
     assert stickers.get_many([]) == {}
     with pytest.raises(StickerNotFound):
         stickers.get("00000000-0000-0000-0000-000000000000")
+
+
+def test_concurrent_imports_of_one_file_make_one_asset(stickers: StickerService, db: Database, storage):
+    data = mf.encode_image(mf.graphic_image(150, 150), "PNG")
+    start = threading.Barrier(4)
+
+    def ingest_after_barrier(owner: str) -> IngestResult:
+        start.wait()
+        return stickers.ingest(data, owner_jid=owner)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(ingest_after_barrier, [f"user{n}@s.whatsapp.net" for n in range(4)]))
+    assert len({result.asset.id for result in results}) == 1
+    assert sum(result.created for result in results) == 1
+    assert count_rows(db, sticker_asset) == 1
+    assert count_rows(db, domain_event_outbox) == 1
+    assert len(stored_files(storage)) == 1

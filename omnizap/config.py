@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     metrics_port: int = Field(9102, ge=1, le=65535)
     metrics_path: str = "/metrics"
     http_slo_target_ms: int = Field(750, ge=50)
+    sticker_loadtest_base_url: str = Field(
+        "http://127.0.0.1:9102", description="Default --base-url of `omnizap loadtest`"
+    )
     site_origin: str = "http://127.0.0.1:9102"
     sticker_web_path: str = "/stickers"
     sticker_api_base_path: str = "/api/sticker-packs"

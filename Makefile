@@ -24,7 +24,8 @@ $(STAMP): $(BIN)/python pyproject.toml requirements.lock
 install: $(STAMP)
 
 # Debian packages the project needs (only installed when missing; needs root, as on CI machines).
-SYSTEM_PACKAGES := chromium
+# chromium: browser tests; prometheus: promtool checks deploy/prometheus rules and their unit tests.
+SYSTEM_PACKAGES := chromium prometheus
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

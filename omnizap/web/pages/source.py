@@ -2,6 +2,15 @@
 
 The pages never call the API over HTTP. `CatalogReader` names the four reads they need, each
 returning the JSON API's body for the matching endpoint (reference http §3 and §6).
+
+Wiring (in the web app's `create_app(runtime)`):
+
+    app.state.runtime = runtime
+    app.state.pages_catalog_reader = <object with list_packs / intents / stats / pack_detail>
+    app.include_router(omnizap.web.pages.router)
+
+The reader's methods are thin calls into the functions the JSON endpoints use, so both show the
+same packs, filters, NSFW hiding and visibility rules. Without a reader the pages answer 503.
 """
 
 from __future__ import annotations
@@ -48,4 +57,7 @@ def catalog_reader_for(app: Any) -> CatalogReader:
 
 
 def _default_reader(runtime: Any) -> CatalogReader:
-    raise CatalogUnavailable("the catalog service is not installed")
+    raise CatalogUnavailable(
+        "no catalog reader: the web app must set app.state.pages_catalog_reader "
+        "(see omnizap.web.pages.source)"
+    )

@@ -7,6 +7,7 @@ autoescape everything; the pages run no inline script, so they work under a stri
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -23,6 +24,7 @@ from omnizap.web.pages.assets import IMMUTABLE_CACHE, SHORT_CACHE, STATIC_PREFIX
 from omnizap.web.pages.source import CatalogReader, CatalogUnavailable
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+logger = logging.getLogger(__name__)
 SITE_NAME = "OmniZap Stickers"
 PACK_KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,159}$")
 THEMES_SAMPLE = 60
@@ -123,6 +125,7 @@ def not_found_page(request: Request, heading: str, message: str) -> HTMLResponse
 
 
 def _unavailable(request: Request, error: CatalogUnavailable) -> HTMLResponse:
+    logger.warning("catalog pages unavailable: %s", error)  # the visitor sees a plain 503 page
     response = not_found_page(request, "Catalog unavailable", "The catalog is not available right now.")
     response.status_code = 503
     return response

@@ -24,7 +24,9 @@ from omnizap.platform.flags.defaults import FLAG_DEFAULTS
 
 ALL_ENGINES = ("sqlite", "postgresql", "mysql")
 ADMIN_URLS = {
-    "postgresql": os.environ.get("OMNIZAP_TEST_POSTGRESQL_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+    "postgresql": os.environ.get(
+        "OMNIZAP_TEST_POSTGRESQL_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+    ),
     "mysql": os.environ.get("OMNIZAP_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/"),
 }
 
@@ -50,7 +52,9 @@ def _create_server_database(engine: str, worker: str) -> str:
     try:
         with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             if engine == "mysql":
-                connection.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+                connection.exec_driver_sql(
+                    f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+                )
             else:
                 connection.exec_driver_sql(f"CREATE DATABASE {name}")
     finally:

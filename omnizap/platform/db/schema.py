@@ -198,10 +198,12 @@ sticker_pack_interaction_event = sa.Table(
     sa.Column("actor_key", sa.String(120), nullable=True),
     sa.Column("session_key", sa.String(120), nullable=True),
     sa.Column("source", sa.String(32), nullable=True),
+    sa.Column("client_key", sa.String(64), nullable=True, comment="keyed hash of the client address"),
     created_at_column(),
     _one_of("interaction", INTERACTIONS, "interaction"),
     sa.Index("ix_interaction_pack_time", "pack_id", "created_at"),
     sa.Index("ix_interaction_actor", "pack_id", "interaction", "actor_key", "created_at"),
+    sa.Index("ix_interaction_client_time", "client_key", "created_at"),
 )
 
 sticker_pack_web_upload = sa.Table(
@@ -346,4 +348,37 @@ sticker_pack_score_snapshot = sa.Table(
     sa.Index("ix_snapshot_ranking", "ranking_score"),
     sa.Index("ix_snapshot_trend", "trend_score"),
     sa.Index("ix_snapshot_refreshed", "refreshed_at"),
+)
+
+
+# --- catalog ranking generations -------------------------------------------------------------------
+# The public list's order for score-based sorts is computed once for every API process and kept as a
+# numbered generation; a pagination cursor names its generation, so paging on never skips or repeats
+# a pack while scores change underneath.
+sticker_catalog_generation = sa.Table(
+    "sticker_catalog_generation",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("status", sa.String(16), nullable=False, default="building", server_default="building"),
+    sa.Column("pack_count", sa.Integer, nullable=False, default=0, server_default="0"),
+    sa.Column("built_by", sa.String(120), nullable=True),
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("finished_at", UtcDateTime(), nullable=True),
+    _one_of("status", ("building", "ready", "failed"), "status"),
+    sa.Index("ix_catalog_generation_status", "status", "id"),
+)
+
+sticker_catalog_ranking = sa.Table(
+    "sticker_catalog_ranking",
+    metadata,
+    sa.Column(
+        "generation_id",
+        sa.BigInteger,
+        sa.ForeignKey("sticker_catalog_generation.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("sort_key", sa.String(16), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("pack_id", sa.String(36), sa.ForeignKey("sticker_pack.id", ondelete="CASCADE"), nullable=False),
+    sa.Index("ix_catalog_ranking_pack", "generation_id", "pack_id"),
 )

@@ -52,6 +52,19 @@ class Settings(BaseSettings):
     sticker_default_pack_name: str = "OmniZap Stickers"
     sticker_default_publisher: str = "OmniZap"
 
+    # --- WhatsApp export ---
+    # The original had no export, so these are new names. Links are checked when a pack is exported
+    # (a wrong one refuses the export by name) rather than here, so a typo never stops the server.
+    sticker_export_default_emoji: str = Field(
+        "🙂", description="Emoji for stickers with none in the pack or their metadata; empty: refuse them"
+    )
+    sticker_export_publisher_email: str = ""
+    sticker_export_publisher_website: str = ""
+    sticker_export_privacy_policy_website: str = ""
+    sticker_export_license_agreement_website: str = ""
+    sticker_export_android_play_store_link: str = Field("", description="A play.google.com link, or empty")
+    sticker_export_ios_app_store_link: str = Field("", description="An itunes.apple.com link, or empty")
+
     # --- web / catalog (http §15) ---------------------------------------------------------------
     metrics_host: str = "0.0.0.0"
     metrics_port: int = Field(9102, ge=1, le=65535)

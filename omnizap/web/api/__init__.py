@@ -1,0 +1,1 @@
+"""JSON API routers. Routes raise domain errors; `errors` turns them into the JSON error shape."""

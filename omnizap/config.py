@@ -85,6 +85,33 @@ class Settings(BaseSettings):
     sticker_interaction_dedupe_window_seconds: int = Field(1800, ge=1)
     sticker_interaction_rate_limit_per_minute: int = Field(60, ge=1)
 
+    # --- interactions and delivery ---
+    # New names (the original had neither a client hash nor a download cache).
+    sticker_interaction_client_key_secret: str = Field(
+        "", description="HMAC key for hashed client addresses; empty: derived from DATABASE_URL"
+    )
+    sticker_whatsapp_download_cache_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=0, description="Memory for built WhatsApp zips per process; 0 turns it off"
+    )
+
+    # --- http server ----------------------------------------------------------------------------
+    metrics_enabled: bool = Field(True, description="Serve METRICS_PATH; the catalog is served either way")
+    metrics_service_name: str = Field("omnizap", description="`service` label on every HTTP series")
+    http_workers: int = Field(0, ge=0, le=256, description="Worker processes of `omnizap serve`; 0 = CPUs")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="Proxies trusted for X-Forwarded-For/-Proto: comma list of IPs/CIDRs, or *"
+    )
+    http_graceful_shutdown_seconds: int = Field(30, ge=1, le=3600, description="Wait for in-flight requests")
+    http_max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body accepted")
+    http_access_log: bool = Field(True, description="One log line per request")
+    http_response_cache_entries: int = Field(1024, ge=0, le=100_000, description="Serialized bodies kept")
+    http_response_cache_max_bytes: int = Field(64 * 1024 * 1024, ge=0, description="Per worker process")
+    sticker_data_public_path: str = Field("/data", description="route_group catalog_data_asset")
+    user_profile_web_path: str = Field("/user", description="route_group catalog_user_profile")
+    prometheus_multiproc_dir: Path | None = Field(
+        None, description="Metric files shared by worker processes; `omnizap serve` sets it"
+    )
+
     # --- feature flags (pipeline §8) ------------------------------------------------------------
     feature_flag_cache_ttl_ms: int = Field(30_000, ge=0)
 

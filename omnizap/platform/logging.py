@@ -1,0 +1,128 @@
+"""Process logging: one JSON object (or one readable line) per record, each carrying the request id.
+
+`configure_logging(settings)` installs the handler once per process (LOG_FORMAT json|text, LOG_LEVEL).
+The request id lives in a context variable that the HTTP middleware sets for the duration of a
+request; a filter copies it onto every record, so application logs written while serving a request
+carry the same `request_id` as that request's access line and its `X-Request-Id` header.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any
+
+import orjson
+
+from omnizap.config import Settings
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "omnizap_request_id", default=None
+)
+
+# Attributes every LogRecord has; anything else on a record came from `extra=` and is logged as a field.
+_STANDARD_ATTRIBUTES = frozenset(
+    vars(logging.LogRecord("", logging.INFO, "", 0, "", None, None)).keys()
+    | {"message", "asctime", "request_id", "color_message", "taskName"}
+)
+_HANDLER_MARKER = "_omnizap_handler"
+
+
+def current_request_id() -> str | None:
+    return request_id_var.get()
+
+
+@contextmanager
+def request_id_context(request_id: str) -> Iterator[None]:
+    """Bind `request_id` for the code run inside (tests and background jobs acting for a request)."""
+    token = request_id_var.set(request_id)
+    try:
+        yield
+    finally:
+        request_id_var.reset(token)
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the current request id (or None) on every record that passes through the handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id_var.get()
+        return True
+
+
+def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
+    return {key: value for key, value in vars(record).items() if key not in _STANDARD_ATTRIBUTES}
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    moment = dt.datetime.fromtimestamp(record.created, tz=dt.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class JsonFormatter(logging.Formatter):
+    """`{"ts", "level", "logger", "message", "request_id", ...extra fields, "exc"}` on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": _timestamp(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None),
+        }
+        entry.update(_extra_fields(record))
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """`2026-01-01T00:00:00.000Z INFO logger [request-id] message key=value ...` for terminals."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = " ".join(f"{key}={value}" for key, value in _extra_fields(record).items())
+        line = (
+            f"{_timestamp(record)} {record.levelname:<7} {record.name} "
+            f"[{getattr(record, 'request_id', None) or '-'}] {record.getMessage()}"
+        )
+        if fields:
+            line = f"{line} {fields}"
+        if record.exc_info:
+            line = f"{line}\n{self.formatException(record.exc_info)}"
+        return line
+
+
+def build_handler(log_format: str, stream: IO[str] | None = None) -> logging.Handler:
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    handler.addFilter(RequestIdFilter())
+    setattr(handler, _HANDLER_MARKER, True)
+    return handler
+
+
+def configure_logging(settings: Settings, stream: IO[str] | None = None) -> None:
+    """Route every logger (ours, uvicorn's, libraries') through one handler on the root logger.
+
+    Safe to call again: the previous OmniZap handler is replaced, other handlers are left alone.
+    """
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if getattr(existing, _HANDLER_MARKER, False):
+            root.removeHandler(existing)
+    root.addHandler(build_handler(settings.log_format, stream))
+    root.setLevel(settings.log_level.upper())
+    # uvicorn's loggers keep their own handlers only when it configured them; we hand it log_config=None,
+    # so they propagate here. Its access log is replaced by ours (omnizap.access).
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
+    access = logging.getLogger("uvicorn.access")
+    access.handlers = []
+    access.propagate = False

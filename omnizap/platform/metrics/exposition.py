@@ -9,7 +9,6 @@ empties the folder at start (`prepare_multiprocess_dir`).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,22 +30,30 @@ def values_are_shared() -> bool:
 
 
 def prepare_multiprocess_dir(path: Path) -> Path:
-    """Create `path` empty: counts left by an earlier server run must not be added to this one's."""
+    """Create `path` and remove the metric files in it: counts left by an earlier server run must not
+    be added to this one's. Only prometheus_client's `*.db` files go; nothing else is touched."""
     path = Path(path)
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
+    path.mkdir(parents=True, exist_ok=True)
+    for leftover in path.glob("*.db"):
+        leftover.unlink()
     return path
 
 
 class _Forward:
-    """Collects from another registry, so per-scrape collectors can be added without touching it."""
+    """Collects from another registry, so per-scrape collectors can be added without touching it.
+
+    `*_created` samples are dropped: multi-process mode has none, and both modes should expose the
+    same series."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
 
     def collect(self) -> Iterator[Any]:
-        yield from self.registry.collect()
+        for family in self.registry.collect():
+            if family.name.endswith("_created"):
+                continue
+            family.samples = [sample for sample in family.samples if not sample.name.endswith("_created")]
+            yield family
 
 
 class MetricsExposition:

@@ -1,0 +1,161 @@
+"""`omnizap serve`: the web catalog, JSON API and /metrics on uvicorn, in one or more worker processes.
+
+Before any worker starts it checks that the database answers and is migrated (else it says to run
+`omnizap migrate` and exits 1), points PROMETHEUS_MULTIPROC_DIR at an emptied folder so the workers'
+metrics add up in every scrape, and prints where it listens. SIGTERM or SIGINT stops accepting
+connections, lets in-flight requests finish (up to HTTP_GRACEFUL_SHUTDOWN_SECONDS), runs each
+worker's shutdown and exits 0.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from socket import socket
+
+import click
+
+from omnizap.cli.common import AppContext, fail, pass_app
+from omnizap.config import Settings
+
+APP_FACTORY = "omnizap.web.app:create_server_app"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+STARTUP_FAILED_EXIT = 3
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _check_database(app: AppContext) -> None:
+    from omnizap.platform.db.migrate import current_revision, head_revision
+
+    database = app.runtime.database
+    try:
+        current = current_revision(database)
+    except Exception as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        fail(f"cannot reach the database ({type(exc).__name__}: {detail}); check DATABASE_URL")
+    head = head_revision()
+    if current != head:
+        fail(
+            f"the database is not migrated (schema {current or 'empty'}, this release needs {head}): "
+            "run `omnizap migrate` first"
+        )
+    database.dispose()  # workers open their own connections
+
+
+def _metrics_dir(settings: Settings, port: int) -> Path:
+    from omnizap.platform.metrics.exposition import prepare_multiprocess_dir
+
+    chosen = settings.prometheus_multiproc_dir or Path(tempfile.gettempdir()) / f"omnizap-metrics-{port}"
+    return prepare_multiprocess_dir(chosen)
+
+
+def _run_workers(config: object, sockets: list[socket], metrics_dir: Path) -> bool:
+    """uvicorn's supervisor, plus prometheus_client bookkeeping for each worker that exits.
+    Returns False when a worker could not start."""
+    from prometheus_client.multiprocess import mark_process_dead
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors.multiprocess import Multiprocess
+
+    class MetricsAwareMultiprocess(Multiprocess):
+        def _pids(self) -> set[int]:
+            return {process.pid for process in self.processes if process.pid is not None}
+
+        def _forget(self, pids: set[int]) -> None:
+            for pid in pids:
+                mark_process_dead(pid, str(metrics_dir))
+
+        def keep_subprocess_alive(self) -> None:
+            before = self._pids()
+            super().keep_subprocess_alive()
+            self._forget(before - self._pids())
+
+        def restart_all(self) -> None:
+            before = self._pids()
+            super().restart_all()
+            self._forget(before - self._pids())
+
+        def handle_ttou(self) -> None:
+            before = self._pids()
+            super().handle_ttou()
+            self._forget(before - self._pids())
+
+        def join_all(self) -> None:
+            super().join_all()
+            self._forget(self._pids())
+
+    supervisor = MetricsAwareMultiprocess(config, sockets=sockets)  # type: ignore[arg-type]
+    supervisor.run()
+    return not any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes)
+
+
+@click.command("serve")
+@click.option("--host", default=None, help="Address to listen on [default: METRICS_HOST, 0.0.0.0].")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=None, help="Port [default: METRICS_PORT, 9102]."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Worker processes [default: HTTP_WORKERS, else the number of CPUs].",
+)
+@pass_app
+def serve(app: AppContext, host: str | None, port: int | None, workers: int | None) -> None:
+    """Run the web catalog, the JSON API and /metrics."""
+    settings = app.runtime.settings
+    host = host or settings.metrics_host
+    port = port or settings.metrics_port
+    workers = workers or settings.http_workers or default_workers()
+    _check_database(app)
+
+    # Before anything imports prometheus_client: the workers (and, with one worker, this process)
+    # pick the variable up and keep their values in files that every scrape adds up.
+    metrics_dir = _metrics_dir(settings, port)
+    os.environ[MULTIPROC_ENV] = str(metrics_dir)
+
+    import uvicorn
+
+    from omnizap.platform.logging import configure_logging
+
+    configure_logging(settings)
+    config = uvicorn.Config(
+        APP_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_config=None,  # our handler (LOG_FORMAT) formats uvicorn's messages too
+        access_log=False,  # one access line per request comes from the app, with its request id
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        timeout_graceful_shutdown=settings.http_graceful_shutdown_seconds,
+        server_header=False,
+        backlog=2048,
+    )
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    click.echo(
+        f"omnizap serve: listening on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''}); "
+        f"catalog http://{shown_host}:{port}{settings.sticker_web_path}, "
+        f"metrics http://{shown_host}:{port}{settings.metrics_path}",
+        err=False,
+    )
+    sys.stdout.flush()
+    if workers > 1:
+        started = _run_workers(config, [config.bind_socket()], metrics_dir)
+    else:
+        server = uvicorn.Server(config)
+        server.run()
+        started = server.started
+    if not started:
+        fail("the server did not start; see the log above", exit_code=STARTUP_FAILED_EXIT)

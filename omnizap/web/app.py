@@ -1,0 +1,129 @@
+"""The web application: JSON API, web pages, sitemap, health and metrics in one ASGI app.
+
+`create_app(runtime)` builds it around an existing `Runtime` (tests, embedding); `create_server_app()`
+is the factory `omnizap serve` hands to uvicorn by import string, so each worker process builds its
+own Runtime from the settings.
+
+Layers, outermost first: `RequestPipeline` (request id, limits, headers, errors, metrics, access log)
+→ `CachedResponseLane` (cache hits of the catalog reads answered without routing) → FastAPI's
+exception handlers and router.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from starlette.concurrency import run_in_threadpool
+
+from omnizap.catalog.service import CatalogService
+from omnizap.config import Settings, get_settings
+from omnizap.platform.logging import configure_logging
+from omnizap.platform.metrics import HttpMetrics, MetricsExposition
+from omnizap.runtime import Runtime
+from omnizap.web.api import assets, interactions
+from omnizap.web.api.catalog import MARKETPLACE_STATS_PATH, build_catalog_router, build_marketplace_router
+from omnizap.web.api.errors import install_error_handlers
+from omnizap.web.http.cache import CachedResponseLane, ResponseCache
+from omnizap.web.http.pipeline import RequestPipeline
+from omnizap.web.operations import DOCS_PATH, OPENAPI_PATH, build_operations_router
+from omnizap.web.pages import build_router as build_pages_router
+from omnizap.web.seo import SITEMAP_PATH, build_seo_router
+
+logger = logging.getLogger(__name__)
+
+TITLE = "OmniZap Stickers API"
+DESCRIPTION = """Public catalog of sticker packs: list, search, pack details, stats, interactions and
+sticker files. Conventions (errors, ETags, request ids, headers, limits): see `docs/api.md`.
+
+Every error is `{"error": {"code": "...", "message": "..."}}`. Every answer carries `X-Request-Id`."""
+
+
+def _package_version() -> str:
+    try:
+        return importlib.metadata.version("omnizap")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
+
+
+def _http_metrics(settings: Settings) -> tuple[HttpMetrics | None, MetricsExposition | None]:
+    multiprocess_dir = settings.prometheus_multiproc_dir
+    # One registry per app in a single process (tests build many apps); none in multi-process mode,
+    # where values live in the shared files and a scrape reads them all.
+    registry = None if multiprocess_dir is not None else CollectorRegistry(auto_describe=True)
+    metrics = HttpMetrics(
+        service=settings.metrics_service_name, slo_target_ms=settings.http_slo_target_ms, registry=registry
+    )
+    exposition = MetricsExposition(own_registry=registry, multiprocess_dir=multiprocess_dir)
+    return metrics, exposition
+
+
+def create_app(runtime: Runtime, *, close_runtime_on_shutdown: bool = False) -> FastAPI:
+    """The app for `runtime`. Its lifespan starts and stops the catalog service."""
+    settings = runtime.settings
+    catalog = CatalogService(runtime.database, settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(catalog.start)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(catalog.stop)
+            if close_runtime_on_shutdown:
+                runtime.close()
+
+    app = FastAPI(
+        title=TITLE,
+        description=DESCRIPTION,
+        version=_package_version(),
+        openapi_url=OPENAPI_PATH,
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,
+        lifespan=lifespan,
+    )
+    metrics, exposition = _http_metrics(settings)
+    app.state.runtime = runtime
+    app.state.catalog = catalog
+    app.state.pages_catalog_reader = catalog
+    app.state.http_metrics = metrics
+    app.state.metrics_exposition = exposition
+    app.state.response_cache = ResponseCache(
+        max_entries=settings.http_response_cache_entries, max_bytes=settings.http_response_cache_max_bytes
+    )
+    install_error_handlers(app)
+
+    api_base = "/" + settings.sticker_api_base_path.strip("/")
+    # Order matters: the catalog's fixed segments (stats, creators, …) come before `/{packKey}`.
+    app.include_router(build_catalog_router(api_base))
+    app.include_router(build_marketplace_router())
+    app.include_router(interactions.router)
+    app.include_router(assets.router)
+    app.include_router(build_seo_router())
+    metrics_path = settings.metrics_path if settings.metrics_enabled else None
+    app.include_router(build_operations_router(metrics_path=metrics_path, title=TITLE))
+    app.include_router(build_pages_router(settings.sticker_web_path))
+
+    # add_middleware puts each new layer outside the previous one: the lane first, the pipeline last.
+    app.add_middleware(
+        CachedResponseLane,
+        cache=app.state.response_cache,
+        version=catalog.data_version,
+        prefixes=(api_base, MARKETPLACE_STATS_PATH, SITEMAP_PATH),
+    )
+    app.add_middleware(RequestPipeline, settings=settings, metrics=metrics)
+    logger.debug("web app built: api %s, pages %s, docs %s", api_base, settings.sticker_web_path, DOCS_PATH)
+    return app
+
+
+def create_server_app() -> FastAPI:
+    """uvicorn factory (`omnizap.web.app:create_server_app`): settings from the environment, this
+    process's logging, its own Runtime (closed at shutdown)."""
+    settings = get_settings()
+    configure_logging(settings)
+    return create_app(Runtime(settings), close_runtime_on_shutdown=True)

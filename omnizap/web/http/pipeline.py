@@ -1,0 +1,205 @@
+"""The outermost layer every request passes through (pure ASGI: no per-request task or body copy).
+
+For each HTTP request it:
+1. takes or makes the request id and binds it to the logging context (`X-Request-Id` on the answer);
+2. refuses bodies larger than HTTP_MAX_BODY_BYTES (413, by Content-Length up front, else while the
+   route reads the body);
+3. adds the security headers (nosniff, referrer policy, frame denial, a CSP unless the route set one,
+   HSTS on an https SITE_ORIGIN, `X-Robots-Tag` under /api/);
+4. turns an unexpected exception into a JSON 500 `INTERNAL_ERROR`, logged with the request id;
+5. records the HTTP metrics and writes one access log line once the last byte is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from omnizap.config import Settings
+from omnizap.platform.logging import request_id_var
+from omnizap.platform.metrics import HttpMetrics, RouteGroupPaths, resolve_route_group
+from omnizap.web.api.errors import INTERNAL_MESSAGE, MESSAGES_BY_STATUS, ApiError, error_body
+from omnizap.web.http.request_id import request_id_from_headers
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+logger = logging.getLogger("omnizap.web")
+access_logger = logging.getLogger("omnizap.access")
+
+API_CSP = b"default-src 'none'; frame-ancestors 'none'"
+HSTS = b"max-age=31536000"
+METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SECRET_PARAM_MARKERS = ("token", "secret", "password", "passwd", "key", "sig", "auth", "session", "code")
+MAX_LOGGED_QUERY = 512
+
+
+class BodyTooLarge(ApiError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            413,
+            "PAYLOAD_TOO_LARGE",
+            f"{MESSAGES_BY_STATUS[413]} The limit is {limit} bytes.",
+            details={"limit_bytes": limit},
+        )
+
+
+def loggable_target(path: str, query_string: bytes) -> str:
+    """Path plus query for the access log, with values of secret-looking parameters masked."""
+    if not query_string:
+        return path
+    pairs = urllib.parse.parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    shown = [
+        (name, "***" if any(marker in name.lower() for marker in SECRET_PARAM_MARKERS) else value)
+        for name, value in pairs
+    ]
+    query = urllib.parse.urlencode(shown)
+    if len(query) > MAX_LOGGED_QUERY:
+        query = query[:MAX_LOGGED_QUERY] + "…"
+    return f"{path}?{query}"
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers") or ():
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+class RequestPipeline:
+    """See the module docstring. `metrics` may be None (METRICS_ENABLED=false)."""
+
+    def __init__(self, app: ASGIApp, *, settings: Settings, metrics: HttpMetrics | None) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.route_paths = RouteGroupPaths.from_settings(settings)
+        self.max_body_bytes = settings.http_max_body_bytes
+        self.access_log = settings.http_access_log
+        self.security_headers: list[tuple[bytes, bytes]] = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"strict-origin-when-cross-origin"),
+            (b"x-frame-options", b"DENY"),
+        ]
+        if settings.site_origin.strip().lower().startswith("https://"):
+            self.security_headers.append((b"strict-transport-security", HSTS))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = request_id_from_headers(scope.get("headers") or ())
+        token = request_id_var.set(request_id)
+        path: str = scope["path"]
+        is_api = path.startswith("/api/") or path == "/api"
+        request_id_header = (b"x-request-id", request_id.encode("ascii"))
+        status = 0
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers") or ())
+                present = {name.lower() for name, _ in headers}
+                headers.append(request_id_header)
+                for name, value in self.security_headers:
+                    if name not in present:
+                        headers.append((name, value))
+                if b"content-security-policy" not in present:
+                    headers.append((b"content-security-policy", API_CSP))
+                if is_api and b"x-robots-tag" not in present:
+                    headers.append((b"x-robots-tag", b"noindex, nofollow"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        app_receive = receive
+        if scope["method"] in METHODS_WITH_BODY:
+            declared = _content_length(scope)
+            if declared is not None and declared > self.max_body_bytes:
+                await self._send_error(send_with_headers, BodyTooLarge(self.max_body_bytes), close=True)
+                self._finish(scope, status, started, request_id)
+                request_id_var.reset(token)
+                return
+            app_receive = self._limited(receive)
+
+        try:
+            await self.app(scope, app_receive, send_with_headers)
+        except Exception as error:
+            if isinstance(error, BodyTooLarge) and status == 0:
+                await self._send_error(send_with_headers, error, close=True)
+            else:
+                logger.error(
+                    "unhandled error in %s %s", scope["method"], path, exc_info=error, extra={"path": path}
+                )
+                if status == 0:
+                    await self._send_error(
+                        send_with_headers, ApiError(500, "INTERNAL_ERROR", INTERNAL_MESSAGE), close=False
+                    )
+        finally:
+            self._finish(scope, status, started, request_id)
+            request_id_var.reset(token)
+
+    def _limited(self, receive: Receive) -> Receive:
+        limit = self.max_body_bytes
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        return limited_receive
+
+    @staticmethod
+    async def _send_error(send: Send, error: ApiError, *, close: bool) -> None:
+        body = error_body(error.code, error.message, error.details or None)
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store"),
+        ]
+        if close:  # the unread body is still on the wire; do not reuse the connection
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": error.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _finish(self, scope: Scope, status: int, started: float, request_id: str) -> None:
+        if status == 0:
+            return  # the client went away before any answer; nothing was served
+        duration_ms = (time.perf_counter() - started) * 1000.0
+        route_group = resolve_route_group(scope["path"], self.route_paths)
+        if self.metrics is not None:
+            self.metrics.observe(
+                route_group=route_group, method=scope["method"], status=status, duration_ms=duration_ms
+            )
+        if self.access_log and access_logger.isEnabledFor(logging.INFO):
+            client = scope.get("client")
+            access_logger.info(
+                "%s %s %s %.1fms",
+                scope["method"],
+                scope["path"],
+                status,
+                duration_ms,
+                extra={
+                    "method": scope["method"],
+                    "path": loggable_target(scope["path"], scope.get("query_string") or b""),
+                    "status": status,
+                    "duration_ms": round(duration_ms, 2),
+                    "route_group": route_group,
+                    "client": client[0] if client else None,
+                    "request_id": request_id,
+                },
+            )

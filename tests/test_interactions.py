@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from omnizap.catalog.interactions import (
     COOKIE_ACTOR_PREFIX,
@@ -32,6 +34,9 @@ from omnizap.platform.db.schema import (
     sticker_pack_interaction_event,
 )
 from omnizap.platform.outbox.events import ENGAGEMENT_RECORDED
+from omnizap.runtime import Runtime
+from omnizap.web.api import interactions as interactions_api
+from omnizap.web.api.errors import install_error_handlers
 
 OWNER = "5511999990000@s.whatsapp.net"
 START = dt.datetime(2026, 5, 4, 12, 0, tzinfo=dt.UTC)
@@ -408,3 +413,192 @@ def test_many_viewers_give_exact_counts(db: Database, tmp_path: Path, public_pac
         service.record(public_pack.pack_key, "like" if n % 3 else "dislike", viewer(f"viewer-{n}"))
     assert counts(db, public_pack.id) == (150, 100, 50)
     assert len(rows(db, sticker_pack_interaction_event)) == 300
+
+
+# --- HTTP -------------------------------------------------------------------------------------------
+
+API = "/api/sticker-packs"
+
+
+class CatalogRecorder:
+    """Stands in for the catalog service's cache hook and remembers which packs it was told about."""
+
+    def __init__(self) -> None:
+        self.changed: list[str] = []
+
+    def note_pack_changed(self, pack_id: str) -> None:
+        self.changed.append(pack_id)
+
+
+def build_app(settings: Settings) -> tuple[FastAPI, Runtime]:
+    """A minimal app with the interaction routes and the API's error handling."""
+    runtime = Runtime(settings)
+    app = FastAPI(redirect_slashes=False)
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.include_router(interactions_api.build_router(settings.sticker_api_base_path))
+    return app, runtime
+
+
+@pytest.fixture
+def http(db: Database, tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
+    runtimes: list[Runtime] = []
+
+    def make(**overrides: Any) -> TestClient:
+        app, runtime = build_app(make_settings(db, tmp_path, **overrides))
+        runtimes.append(runtime)
+        app.state.catalog = CatalogRecorder()
+        return TestClient(app)
+
+    yield make
+    for runtime in runtimes:
+        runtime.close()
+
+
+def test_http_like_answers_counts_and_dedupes_by_viewer_key(
+    http: Callable[..., TestClient], public_pack: Any, db: Database
+):
+    client = http()
+    url = f"{API}/{public_pack.pack_key}/like"
+    first = client.post(url, headers={"X-Viewer-Key": "web-viewer-0001", "X-Client-Source": "bot"})
+    assert first.status_code == 200
+    assert first.headers["cache-control"] == "no-store"
+    assert "set-cookie" not in first.headers  # the client has its own key
+    body = first.json()
+    assert body["data"]["pack_key"] == public_pack.pack_key
+    assert body["data"]["interaction"] == "like"
+    assert body["data"]["counted"] is True
+    engagement = body["data"]["engagement"]
+    assert {key: engagement[key] for key in ("open_count", "like_count", "dislike_count", "score")} == {
+        "open_count": 0,
+        "like_count": 1,
+        "dislike_count": 0,
+        "score": 1,
+    }
+    assert dt.datetime.fromisoformat(engagement["updated_at"]).tzinfo is not None
+    repeat = client.post(url + "?viewer_key=web-viewer-0001")
+    assert repeat.status_code == 200 and repeat.json()["data"]["counted"] is False
+    assert repeat.json()["data"]["engagement"]["like_count"] == 1
+    assert client.app.state.catalog.changed == [public_pack.id]  # only the counted write
+    [event] = rows(db, sticker_pack_interaction_event)
+    assert (event["actor_key"], event["source"]) == ("web-viewer-0001", "bot")
+    assert event["client_key"] and "testclient" not in event["client_key"]
+
+
+def test_http_without_a_key_the_viewer_gets_a_cookie(http: Callable[..., TestClient], public_pack: Any):
+    client = http()
+    url = f"{API}/{public_pack.pack_key}/open"
+    first = client.post(url)
+    assert first.json()["data"]["counted"] is True
+    cookie = first.headers["set-cookie"]
+    assert cookie.startswith("omnizap_viewer=")
+    lowered = cookie.lower()
+    assert "httponly" in lowered and "samesite=lax" in lowered and "path=/api/sticker-packs" in lowered
+    assert "max-age=34560000" in lowered and "secure" not in lowered
+    second = client.post(url)  # TestClient sends the cookie back
+    assert second.json()["data"]["counted"] is False
+    assert "set-cookie" not in second.headers
+    https_client = http(site_origin="https://stickers.example")
+    assert "secure" in https_client.post(url).headers["set-cookie"].lower()
+
+
+@pytest.mark.parametrize(
+    "forged",
+    ["", "short", "x" * 10_000, "abc;def=1", "a\tb" * 10, "../../etc/passwd", "AAAAAAAAAAAAAAAAAAAA==="],
+)
+def test_http_forged_cookies_are_replaced(http: Callable[..., TestClient], public_pack: Any, forged: str):
+    client = http()
+    client.cookies.set("omnizap_viewer", forged)
+    response = client.post(f"{API}/{public_pack.pack_key}/open")
+    assert response.status_code == 200 and response.json()["data"]["counted"] is True
+    issued = response.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    assert issued != forged and 16 <= len(issued) <= 64
+
+
+def test_http_garbage_viewer_keys_are_ignored(
+    http: Callable[..., TestClient], public_pack: Any, db: Database
+):
+    client = http()
+    url = f"{API}/{public_pack.pack_key}/like"
+    for garbage in ("k" * 10_000, "abc\x01def", "a b c", "ção"):
+        raw = garbage.encode("utf-8")  # header bytes as a hostile client would send them
+        response = client.post(url, headers={"X-Viewer-Key": raw, "X-Session-Key": raw})
+        assert response.status_code == 200
+    # All four fell back to the same cookie identity: one like.
+    assert counts(db, public_pack.id) == (0, 1, 0)
+    [event] = rows(db, sticker_pack_interaction_event)
+    assert event["actor_key"].startswith(COOKIE_ACTOR_PREFIX) and event["session_key"] is None
+    response = client.post(url, params={"viewer_key": "x" * 121})
+    assert response.json()["data"]["counted"] is False  # still the cookie viewer
+
+
+def test_http_unknown_hostile_and_hidden_packs_are_404(
+    http: Callable[..., TestClient], packs: PackService, db: Database
+):
+    client = http()
+    private = packs.create_pack(OWNER, "Drafts", visibility="private")
+    deleted = packs.create_pack(OWNER, "Gone", visibility="public")
+    packs.delete(OWNER, deleted.pack_key)
+    for key in ("nope-abcde", "k" * 10_000, private.pack_key, deleted.pack_key, "%00", "..%2F..%2Fx", "ção"):
+        response = client.post(f"{API}/{key}/like", headers={"X-Viewer-Key": "viewer-1"})
+        assert response.status_code == 404, key
+        assert response.json()["error"]["code"] in {"PACK_NOT_FOUND", "NOT_FOUND"}
+        assert isinstance(response.json()["error"]["message"], str)
+    assert client.post(f"{API}//like").status_code == 404
+    assert rows(db, sticker_pack_interaction_event) == []
+
+
+def test_http_other_methods_are_405(http: Callable[..., TestClient], public_pack: Any, db: Database):
+    client = http()
+    for method in ("GET", "PUT", "DELETE", "PATCH"):
+        response = client.request(method, f"{API}/{public_pack.pack_key}/like")
+        assert response.status_code == 405, method
+        assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+        assert "POST" in response.headers["allow"]
+    assert rows(db, sticker_pack_interaction_event) == []
+
+
+def test_http_request_bodies_are_ignored(http: Callable[..., TestClient], public_pack: Any, db: Database):
+    client = http()
+    response = client.post(
+        f"{API}/{public_pack.pack_key}/dislike",
+        headers={"X-Viewer-Key": "viewer-1", "Content-Type": "application/json"},
+        content=b'{"like_count": 1000000, "viewer_key": "someone-else"}' + b" " * 1_000_000,
+    )
+    assert response.status_code == 200 and response.json()["data"]["counted"] is True
+    assert counts(db, public_pack.id) == (0, 0, 1)
+    [event] = rows(db, sticker_pack_interaction_event)
+    assert event["actor_key"] == "viewer-1"
+
+
+def test_http_rate_limit_answers_429_with_retry_after(
+    http: Callable[..., TestClient], public_pack: Any, db: Database
+):
+    client = http(sticker_interaction_rate_limit_per_minute=3)
+    url = f"{API}/{public_pack.pack_key}/open"
+    for n in range(3):
+        assert client.post(url, headers={"X-Viewer-Key": f"viewer-{n}"}).json()["data"]["counted"]
+    refused = client.post(url, headers={"X-Viewer-Key": "viewer-9"})
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "RATE_LIMITED"
+    assert "3 per minute" in refused.json()["error"]["message"]
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert counts(db, public_pack.id) == (3, 0, 0)
+
+
+def test_http_many_viewers_counts_exact(http: Callable[..., TestClient], public_pack: Any, db: Database):
+    client = http(sticker_interaction_rate_limit_per_minute=1000)
+    for n in range(60):
+        for interaction in ("open", "open", "like", "like"):
+            response = client.post(
+                f"{API}/{public_pack.pack_key}/{interaction}", headers={"X-Viewer-Key": f"viewer-{n:03d}"}
+            )
+            assert response.status_code == 200
+    body = client.post(f"{API}/{public_pack.pack_key}/open", headers={"X-Viewer-Key": "viewer-000"}).json()
+    assert body["data"]["engagement"] | {"updated_at": None} == {
+        "open_count": 60,
+        "like_count": 60,
+        "dislike_count": 0,
+        "score": 60,
+        "updated_at": None,
+    }

@@ -62,7 +62,7 @@
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (body) {
         if (!response.ok) {
-          var message = body && body.error ? body.error : "The server answered " + response.status + ".";
+          var message = body && body.error && body.error.message ? body.error.message : "The server answered " + response.status + ".";
           throw new Error(message);
         }
         return body;

@@ -15,6 +15,7 @@ import contextlib
 import importlib.metadata
 import logging
 from collections.abc import AsyncIterator
+from typing import IO
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
@@ -22,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from omnizap.catalog.service import CatalogService
 from omnizap.config import Settings, get_settings
-from omnizap.platform.logging import configure_logging
+from omnizap.platform.logging import AccessLog, configure_logging
 from omnizap.platform.metrics import HttpMetrics, MetricsExposition
 from omnizap.runtime import Runtime
 from omnizap.web.api import assets, interactions
@@ -62,10 +63,22 @@ def _http_metrics(settings: Settings) -> tuple[HttpMetrics | None, MetricsExposi
     return metrics, exposition
 
 
-def create_app(runtime: Runtime, *, close_runtime_on_shutdown: bool = False) -> FastAPI:
-    """The app for `runtime`. Its lifespan starts and stops the catalog service."""
+def _access_log(settings: Settings, stream: IO[str] | None) -> AccessLog | None:
+    level = logging.getLevelName(settings.log_level.upper())
+    if not settings.http_access_log or (isinstance(level, int) and level > logging.INFO):
+        return None
+    return AccessLog(settings.log_format, stream)
+
+
+def create_app(
+    runtime: Runtime, *, close_runtime_on_shutdown: bool = False, access_log_stream: IO[str] | None = None
+) -> FastAPI:
+    """The app for `runtime`. Its lifespan starts and stops the catalog service.
+
+    Access lines go to `access_log_stream` (default: stderr at the time of writing)."""
     settings = runtime.settings
     catalog = CatalogService(runtime.database, settings)
+    access_log = _access_log(settings, access_log_stream)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -74,6 +87,8 @@ def create_app(runtime: Runtime, *, close_runtime_on_shutdown: bool = False) -> 
             yield
         finally:
             await run_in_threadpool(catalog.stop)
+            if access_log is not None:
+                access_log.close()
             if close_runtime_on_shutdown:
                 runtime.close()
 
@@ -86,12 +101,16 @@ def create_app(runtime: Runtime, *, close_runtime_on_shutdown: bool = False) -> 
         redoc_url=None,
         redirect_slashes=False,
         lifespan=lifespan,
+        # FastAPI's OpenTelemetry hooks look up global providers on every request; we export
+        # Prometheus metrics instead.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     metrics, exposition = _http_metrics(settings)
     app.state.runtime = runtime
     app.state.catalog = catalog
     app.state.pages_catalog_reader = catalog
     app.state.http_metrics = metrics
+    app.state.access_log = access_log
     app.state.metrics_exposition = exposition
     app.state.response_cache = ResponseCache(
         max_entries=settings.http_response_cache_entries, max_bytes=settings.http_response_cache_max_bytes
@@ -116,7 +135,7 @@ def create_app(runtime: Runtime, *, close_runtime_on_shutdown: bool = False) -> 
         version=catalog.data_version,
         prefixes=(api_base, MARKETPLACE_STATS_PATH, SITEMAP_PATH),
     )
-    app.add_middleware(RequestPipeline, settings=settings, metrics=metrics)
+    app.add_middleware(RequestPipeline, settings=settings, metrics=metrics, access_log=access_log)
     logger.debug("web app built: api %s, pages %s, docs %s", api_base, settings.sticker_web_path, DOCS_PATH)
     return app
 

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from omnizap.config import Settings
-from omnizap.platform.logging import request_id_var
+from omnizap.platform.logging import AccessLog, request_id_var
 from omnizap.platform.metrics import HttpMetrics, RouteGroupPaths, resolve_route_group
 from omnizap.web.api.errors import INTERNAL_MESSAGE, MESSAGES_BY_STATUS, ApiError, error_body
 from omnizap.web.http.request_id import request_id_from_headers
@@ -31,7 +31,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 logger = logging.getLogger("omnizap.web")
-access_logger = logging.getLogger("omnizap.access")
 
 API_CSP = b"default-src 'none'; frame-ancestors 'none'"
 HSTS = b"max-age=31536000"
@@ -54,7 +53,11 @@ def loggable_target(path: str, query_string: bytes) -> str:
     """Path plus query for the access log, with values of secret-looking parameters masked."""
     if not query_string:
         return path
-    pairs = urllib.parse.parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    raw = query_string.decode("latin-1")
+    lowered = raw.lower()
+    if len(raw) <= MAX_LOGGED_QUERY and not any(marker in lowered for marker in SECRET_PARAM_MARKERS):
+        return f"{path}?{raw}"
+    pairs = urllib.parse.parse_qsl(raw, keep_blank_values=True)
     shown = [
         (name, "***" if any(marker in name.lower() for marker in SECRET_PARAM_MARKERS) else value)
         for name, value in pairs
@@ -76,14 +79,22 @@ def _content_length(scope: Scope) -> int | None:
 
 
 class RequestPipeline:
-    """See the module docstring. `metrics` may be None (METRICS_ENABLED=false)."""
+    """See the module docstring. `metrics` is None with METRICS_ENABLED=false, `access_log` with
+    HTTP_ACCESS_LOG=false or a LOG_LEVEL above info."""
 
-    def __init__(self, app: ASGIApp, *, settings: Settings, metrics: HttpMetrics | None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings,
+        metrics: HttpMetrics | None,
+        access_log: AccessLog | None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.access_log = access_log
         self.route_paths = RouteGroupPaths.from_settings(settings)
         self.max_body_bytes = settings.http_max_body_bytes
-        self.access_log = settings.http_access_log
         self.security_headers: list[tuple[bytes, bytes]] = [
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"strict-origin-when-cross-origin"),
@@ -185,21 +196,17 @@ class RequestPipeline:
             self.metrics.observe(
                 route_group=route_group, method=scope["method"], status=status, duration_ms=duration_ms
             )
-        if self.access_log and access_logger.isEnabledFor(logging.INFO):
+        if self.access_log is not None:
             client = scope.get("client")
-            access_logger.info(
-                "%s %s %s %.1fms",
-                scope["method"],
-                scope["path"],
-                status,
-                duration_ms,
-                extra={
+            self.access_log.write(
+                f"{scope['method']} {scope['path']} {status} {duration_ms:.1f}ms",
+                {
+                    "request_id": request_id,
                     "method": scope["method"],
                     "path": loggable_target(scope["path"], scope.get("query_string") or b""),
                     "status": status,
                     "duration_ms": round(duration_ms, 2),
                     "route_group": route_group,
                     "client": client[0] if client else None,
-                    "request_id": request_id,
                 },
             )

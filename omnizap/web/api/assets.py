@@ -1,0 +1,114 @@
+"""Sticker files, previews and WhatsApp downloads of reachable packs (docs/delivery.md).
+
+- GET|HEAD {api}/{packKey}/stickers/{stickerId}[.webp][?size=96|128|256]
+- GET|HEAD {api}/{packKey}/download/whatsapp
+
+Errors are raised (PackNotFound, StickerNotFound, InvalidInput, StickerFileMissing, ExportRefused)
+and answered in the API's JSON error shape by `omnizap.web.api.errors`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from omnizap.delivery import (
+    IMMUTABLE_CACHE_CONTROL,
+    StickerDelivery,
+    WhatsAppDownloads,
+    etag_matches,
+    parse_preview_size,
+)
+from omnizap.delivery.downloads import ZIP_CONTENT_TYPE, safe_filename
+
+DEFAULT_API_BASE = "/api/sticker-packs"
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}
+# The download URL does not name a version: caches may keep the zip but must revalidate (cheap 304).
+DOWNLOAD_CACHE_CONTROL = "public, no-cache"
+_STATE_LOCK = threading.Lock()
+T = TypeVar("T")
+
+
+def app_service(request: Request, name: str, factory: Callable[[Any], T]) -> T:
+    """One service per app, made on first use from `app.state.runtime` (tests may preset their own)."""
+    service = getattr(request.app.state, name, None)
+    if service is None:
+        with _STATE_LOCK:
+            service = getattr(request.app.state, name, None)
+            if service is None:
+                service = factory(request.app.state.runtime)
+                setattr(request.app.state, name, service)
+    return service
+
+
+def sticker_delivery(request: Request) -> StickerDelivery:
+    return app_service(request, "sticker_delivery", lambda rt: StickerDelivery(rt.database, rt.storage))
+
+
+def whatsapp_downloads(request: Request) -> WhatsAppDownloads:
+    return app_service(
+        request, "whatsapp_downloads", lambda rt: WhatsAppDownloads(rt.database, rt.storage, rt.settings)
+    )
+
+
+def serve_sticker(request: Request, pack_key: str, sticker_file: str) -> Response:
+    size = parse_preview_size(request.query_params.get("size"))
+    delivery = sticker_delivery(request)
+    location = delivery.locate(pack_key, sticker_file)
+    etag = location.etag(size)
+    headers = {"ETag": etag, "Cache-Control": IMMUTABLE_CACHE_CONTROL, **NOSNIFF}
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    if size is None and request.method == "HEAD" and delivery.has_file(location):
+        headers["Content-Length"] = str(location.size_bytes)
+        return Response(status_code=200, headers=headers, media_type=location.content_type)
+    data = delivery.read(location) if size is None else delivery.read_preview(location, size)
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(len(data))
+        return Response(status_code=200, headers=headers, media_type=location.content_type)
+    return Response(data, status_code=200, headers=headers, media_type=location.content_type)
+
+
+def download_whatsapp(request: Request, pack_key: str) -> Response:
+    downloads = whatsapp_downloads(request)
+    prepared = downloads.prepare(pack_key)
+    headers = {"Cache-Control": DOWNLOAD_CACHE_CONTROL, **NOSNIFF}
+    if etag_matches(request.headers.get("if-none-match"), prepared.etag):
+        return Response(status_code=304, headers={"ETag": prepared.etag, **headers})
+    export, etag = downloads.build(prepared)
+    headers.update(
+        {
+            "ETag": etag,
+            "Content-Disposition": f'attachment; filename="{safe_filename(export.filename)}"',
+        }
+    )
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(export.size)
+        return Response(status_code=200, headers=headers, media_type=ZIP_CONTENT_TYPE)
+    return Response(export.data, status_code=200, headers=headers, media_type=ZIP_CONTENT_TYPE)
+
+
+def build_router(api_base: str = DEFAULT_API_BASE) -> APIRouter:
+    """The delivery routes under `api_base` (STICKER_API_BASE_PATH)."""
+    base = "/" + api_base.strip("/")
+    router = APIRouter()
+    router.add_api_route(
+        f"{base}/{{pack_key}}/stickers/{{sticker_file}}",
+        serve_sticker,
+        methods=["GET", "HEAD"],
+        name="sticker_asset",
+    )
+    router.add_api_route(
+        f"{base}/{{pack_key}}/download/whatsapp",
+        download_whatsapp,
+        methods=["GET", "HEAD"],
+        name="sticker_pack_download_whatsapp",
+    )
+    return router
+
+
+router = build_router()

@@ -317,8 +317,9 @@ def test_whatsapp_download_is_a_valid_zip_built_once(site: SimpleNamespace):
 def test_a_pack_whatsapp_refuses_is_422_naming_the_rule(site: SimpleNamespace):
     response = site.client.get(f"{API}/{site.two.pack_key}/download/whatsapp")
     assert_error(response, 422, "EXPORT_INVALID", site)
-    message = response.json()["error"]["message"]
-    assert "3" in message and "2" in message  # WhatsApp needs at least 3 stickers; the pack has 2
+    error = response.json()["error"]
+    assert "WhatsApp needs 3 to 30 stickers" in error["message"] and "this pack has 2" in error["message"]
+    assert error["details"]["rule"] == "sticker_count"
 
 
 def test_whatsapp_download_of_unreachable_packs_is_404(site: SimpleNamespace):

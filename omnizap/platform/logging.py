@@ -47,6 +47,25 @@ def request_id_context(request_id: str) -> Iterator[None]:
         request_id_var.reset(token)
 
 
+def _install_record_factory() -> None:
+    """Every LogRecord gets `request_id` when it is made, whichever handler later formats it
+    (ours, pytest's, uvicorn's), so no log line written during a request lacks it."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "_omnizap_request_id", False):
+        return
+
+    def make_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        record.request_id = request_id_var.get()
+        return record
+
+    make_record._omnizap_request_id = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(make_record)
+
+
+_install_record_factory()
+
+
 class RequestIdFilter(logging.Filter):
     """Puts the current request id (or None) on every record that passes through the handler."""
 

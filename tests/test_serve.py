@@ -1,0 +1,173 @@
+"""`omnizap serve` as operators run it: a real uvicorn server with two worker processes on a migrated
+SQLite database. Metrics add up across workers; SIGTERM stops it cleanly; an unmigrated database is
+refused with a message that says what to do."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+STARTUP_DEADLINE_SECONDS = 90
+SHUTDOWN_DEADLINE_SECONDS = 60
+SPREAD_DEADLINE_SECONDS = 60
+BATCH = 24
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _omnizap() -> list[str]:
+    found = shutil.which("omnizap", path=str(Path(sys.executable).parent))
+    return [found] if found else [sys.executable, "-m", "omnizap.cli.main"]
+
+
+def _env(folder: Path) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DATABASE_", "STICKER_", "PROMETHEUS_", "METRICS_", "LOG_", "HTTP_"))
+    }
+    env.update(
+        DATABASE_URL=f"sqlite:///{folder / 'omnizap.db'}",
+        STICKER_STORAGE_DIR=str(folder / "stickers"),
+        PROMETHEUS_MULTIPROC_DIR=str(folder / "metrics"),
+        LOG_FORMAT="json",
+        STICKER_PACK_AUTO_COLLECT_ENABLED="false",
+    )
+    return env
+
+
+def _get(port: int, path: str, timeout: float = 10) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def _wait_until_healthy(process: subprocess.Popen[bytes], port: int) -> None:
+    deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"omnizap serve exited early with {process.returncode}")
+        try:
+            if _get(port, "/healthz", timeout=2)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    pytest.fail("omnizap serve did not answer /healthz in time")
+
+
+def _stats_requests_counted(port: int) -> float:
+    status, body = _get(port, "/metrics")
+    assert status == 200
+    total = 0.0
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            labels = sample.labels
+            if (
+                sample.name == "omnizap_http_requests_total"
+                and labels["route_group"] == "catalog_api_public"
+                and labels["method"] == "GET"
+                and labels["status_class"] == "2xx"
+            ):
+                total += sample.value
+    return total
+
+
+def _recording_processes(metrics_dir: Path) -> set[str]:
+    return {path.stem.rsplit("_", 1)[-1] for path in metrics_dir.glob("counter_*.db")}
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[SimpleNamespace]:
+    env = _env(tmp_path)
+    subprocess.run([*_omnizap(), "migrate"], env=env, check=True, capture_output=True, timeout=120)
+    port = _free_port()
+    stdout_path, stderr_path = tmp_path / "stdout.log", tmp_path / "stderr.log"
+    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(
+            [*_omnizap(), "serve", "--workers", "2", "--port", str(port), "--host", "127.0.0.1"],
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+        )
+    try:
+        _wait_until_healthy(process, port)
+        yield SimpleNamespace(
+            process=process,
+            port=port,
+            metrics_dir=tmp_path / "metrics",
+            stdout=stdout_path,
+            stderr=stderr_path,
+        )
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+
+
+def test_serve_aggregates_metrics_over_workers_and_stops_on_sigterm(server: SimpleNamespace):
+    assert f"http://127.0.0.1:{server.port}" in server.stdout.read_text()
+
+    # Send batches of concurrent requests (new connection each) until both workers have answered
+    # some: the kernel hands connections to whichever worker accepts first.
+    sent = 0
+    deadline = time.monotonic() + SPREAD_DEADLINE_SECONDS
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        while True:
+            statuses = list(
+                pool.map(lambda _: _get(server.port, "/api/sticker-packs/stats")[0], range(BATCH))
+            )
+            assert statuses == [200] * BATCH
+            sent += BATCH
+            if len(_recording_processes(server.metrics_dir)) >= 2:
+                break
+            if time.monotonic() > deadline:
+                pytest.fail("only one worker process ever answered")
+
+    assert _stats_requests_counted(server.port) == sent
+    # A scrape is answered by one worker but counts the other's requests too: ask several times.
+    assert {_stats_requests_counted(server.port) for _ in range(6)} == {sent}
+
+    server.process.send_signal(signal.SIGTERM)
+    try:
+        exit_code = server.process.wait(timeout=SHUTDOWN_DEADLINE_SECONDS)
+    except subprocess.TimeoutExpired:
+        pytest.fail("omnizap serve did not stop within the deadline after SIGTERM")
+    assert exit_code == 0
+    log = server.stderr.read_text()
+    assert log.count("Application shutdown complete") == 2  # each worker ran its lifespan shutdown
+
+
+def test_serve_refuses_an_unmigrated_database(tmp_path: Path):
+    env = _env(tmp_path)
+    finished = subprocess.run(
+        [*_omnizap(), "serve", "--workers", "2", "--port", str(_free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert finished.returncode != 0
+    assert "run `omnizap migrate`" in finished.stderr
+    assert "listening" not in finished.stdout

@@ -292,10 +292,6 @@ class InteractionService:
                 pack_id, key, interaction, True, _engagement(connection, pack_id), moved_from, event_id
             )
 
-    def engagement(self, pack_id: str) -> Engagement:
-        with self.database.read() as connection:
-            return _engagement(connection, pack_id)
-
     # --- checks ---------------------------------------------------------------------------------
     def _previous_in_window(
         self, connection: Connection, pack_id: str, interaction: str, actor_key: str, now: dt.datetime

@@ -96,13 +96,10 @@ class StickerDelivery:
         sticker_id = parse_sticker_id(sticker_ref)
         with self.database.read() as connection:
             found = _sticker_of_reachable_pack(connection, key, sticker_id)
-            if found is None:
-                pack_known = connection.execute(
-                    sa.select(sticker_pack.c.id).where(sticker_pack.c.pack_key == key, reachable_condition())
-                ).first()
-        if found is not None:
-            return found
-        if pack_known is None:
+            if found is not None:
+                return found
+            pack_known = connection.execute(_REACHABLE_PACK_ID, {"pack_key": key}).first() is not None
+        if not pack_known:
             raise PackNotFound("Pack not found; it may be private, unpublished or deleted.")
         raise StickerNotFound("Sticker not found in this pack.")
 
@@ -166,31 +163,38 @@ class StickerDelivery:
             raise StorageFailure(f"could not read sticker {location.asset_id} from storage") from exc
 
 
+# Built once: constructing the statement costs more than running it on this hot path.
+_STICKER_OF_REACHABLE_PACK = (
+    sa.select(
+        sticker_pack.c.id.label("pack_id"),
+        sticker_asset.c.id,
+        sticker_asset.c.sha256,
+        sticker_asset.c.mimetype,
+        sticker_asset.c.storage_path,
+        sticker_asset.c.size_bytes,
+        sticker_asset.c.is_animated,
+    )
+    .select_from(
+        sticker_pack.join(sticker_pack_item, sticker_pack_item.c.pack_id == sticker_pack.c.id).join(
+            sticker_asset, sticker_asset.c.id == sticker_pack_item.c.sticker_id
+        )
+    )
+    .where(
+        sticker_pack.c.pack_key == sa.bindparam("pack_key"),
+        reachable_condition(),
+        sticker_pack_item.c.sticker_id == sa.bindparam("sticker_id"),
+    )
+)
+_REACHABLE_PACK_ID = sa.select(sticker_pack.c.id).where(
+    sticker_pack.c.pack_key == sa.bindparam("pack_key"), reachable_condition()
+)
+
+
 def _sticker_of_reachable_pack(
     connection: Connection, pack_key: str, sticker_id: str
 ) -> StickerLocation | None:
-    query = (
-        sa.select(
-            sticker_pack.c.id.label("pack_id"),
-            sticker_asset.c.id,
-            sticker_asset.c.sha256,
-            sticker_asset.c.mimetype,
-            sticker_asset.c.storage_path,
-            sticker_asset.c.size_bytes,
-            sticker_asset.c.is_animated,
-        )
-        .select_from(
-            sticker_pack.join(sticker_pack_item, sticker_pack_item.c.pack_id == sticker_pack.c.id).join(
-                sticker_asset, sticker_asset.c.id == sticker_pack_item.c.sticker_id
-            )
-        )
-        .where(
-            sticker_pack.c.pack_key == pack_key,
-            reachable_condition(),
-            sticker_pack_item.c.sticker_id == sticker_id,
-        )
-    )
-    row = connection.execute(query).mappings().first()
+    parameters = {"pack_key": pack_key, "sticker_id": sticker_id}
+    row = connection.execute(_STICKER_OF_REACHABLE_PACK, parameters).mappings().first()
     if row is None:
         return None
     return StickerLocation(

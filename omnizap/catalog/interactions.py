@@ -34,6 +34,7 @@ from omnizap.catalog.visibility import reachable_condition
 from omnizap.config import Settings
 from omnizap.core.errors import InvalidInput, PackNotFound, StickerPackError
 from omnizap.core.packs.rules import is_valid_pack_key
+from omnizap.platform.db import Database
 from omnizap.platform.db.engine import upsert
 from omnizap.platform.db.schema import sticker_pack, sticker_pack_engagement, sticker_pack_interaction_event
 from omnizap.platform.db.types import utcnow
@@ -219,7 +220,7 @@ class InteractionService:
     """Records interactions. `clock` is injectable so tests can step past windows without sleeping."""
 
     def __init__(
-        self, database: Any, settings: Settings, *, clock: Callable[[], dt.datetime] = utcnow
+        self, database: Database, settings: Settings, *, clock: Callable[[], dt.datetime] = utcnow
     ) -> None:
         self.database = database
         self.settings = settings

@@ -189,7 +189,7 @@ def website_problem(value: str, setting: str, required_host: str | None = None) 
     """Why `value` is not usable as a WhatsApp link field (None when it is empty or fine)."""
     if not value:
         return None
-    fix = f"set {setting} to a full link such as https://example.org/… or leave it empty"
+    fix = f"set {setting} to a full link such as https://example.org/… or leave it empty."
     if any(char.isspace() or ord(char) < 32 for char in value):
         return f"{setting} contains spaces or control characters — {fix}"
     try:
@@ -202,7 +202,7 @@ def website_problem(value: str, setting: str, required_host: str | None = None) 
     if not _HOSTNAME.match(host):
         return f"{setting} has no valid host name — {fix}"
     if required_host is not None and host != required_host:
-        return f"WhatsApp accepts {setting} only on {required_host} — use a https://{required_host}/… link"
+        return f"WhatsApp accepts {setting} only on {required_host} — use a https://{required_host}/… link."
     return None
 
 
@@ -278,8 +278,8 @@ class WhatsAppExporter:
         if current.is_deleted:
             problem = ExportProblem(
                 "pack_deleted",
-                f"Pack {key!r} was deleted, and WhatsApp export needs a live pack — export another "
-                "pack, or clone this one's stickers into a new pack before deleting it.",
+                f"Pack {key!r} was deleted, and WhatsApp export needs a live pack — its stickers are still "
+                "stored: add them to a new pack (`omnizap pack create`, `omnizap pack add`) and export that.",
             )
             return _Plan(snapshot, [], None, [problem])
         problems: list[ExportProblem] = []
@@ -351,7 +351,8 @@ class WhatsAppExporter:
         if data is None:
             message = (
                 f"Sticker #{position} ({item.sticker_id}): its file is missing from storage, so it cannot "
-                f"go into the zip — {replace}."
+                "go into the zip — import its source again with `omnizap sticker import` (that restores the "
+                f"file), or take it out with `omnizap pack remove {key} {position} --owner OWNER`."
             )
             return None, [ExportProblem("sticker_file_missing", message, position)]
         if hashlib.sha256(data).hexdigest() != asset["sha256"]:
@@ -404,9 +405,9 @@ class WhatsAppExporter:
                 problems.append(
                     ExportProblem(
                         "frame_duration",
-                        f"Sticker #{position}: frame {index} lasts {duration} ms ({len(short)} frame(s) are "
-                        f"too short), and WhatsApp needs every frame to last at least "
-                        f"{WHATSAPP_MIN_FRAME_MS} ms — {replace}.",
+                        f"Sticker #{position}: frame {index} lasts {duration} ms, and WhatsApp needs every "
+                        f"frame to last at least {WHATSAPP_MIN_FRAME_MS} ms ({len(short)} of "
+                        f"{len(info.frame_durations_ms)} frames are shorter) — {replace}.",
                         position,
                     )
                 )

@@ -121,8 +121,8 @@ def create_app(
     # Order matters: the catalog's fixed segments (stats, creators, …) come before `/{packKey}`.
     app.include_router(build_catalog_router(api_base))
     app.include_router(build_marketplace_router())
-    app.include_router(interactions.router)
-    app.include_router(assets.router)
+    app.include_router(interactions.build_router(api_base))
+    app.include_router(assets.build_router(api_base))
     app.include_router(build_seo_router())
     metrics_path = settings.metrics_path if settings.metrics_enabled else None
     app.include_router(build_operations_router(metrics_path=metrics_path, title=TITLE))

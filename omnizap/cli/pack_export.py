@@ -105,6 +105,7 @@ def write_atomically(path: Path, data: bytes) -> None:
     "-o",
     "--output",
     default=None,
+    metavar="PATH",
     help="File to write, or a folder for <pack_key>.wastickers.zip (default: the current folder).",
 )
 @click.option(

@@ -6,10 +6,12 @@ the event exists exactly when the change does. Every change adds exactly 1 to th
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy.engine import Connection
@@ -101,6 +103,30 @@ def _find_item(items: Sequence[dict[str, Any]], selector: str) -> dict[str, Any]
             if item["position"] == position:
                 return item
     return next((item for item in items if item["sticker_id"] == selector), None)
+
+
+@dataclass(frozen=True)
+class NewPackItem:
+    """One sticker of a pack made by `PackService.create_packs`, with its emojis and label."""
+
+    sticker_id: str
+    emojis: str | Sequence[str] | None = None
+    accessibility_label: str | None = None
+
+
+@dataclass(frozen=True)
+class NewPack:
+    """A pack for `PackService.create_packs`: `create_pack`'s arguments plus per-item emojis and
+    labels. `created_at` backdates a pack made earlier elsewhere (imports, demo data); None is now."""
+
+    owner_jid: str
+    name: str
+    publisher: str | None = None
+    description: str | None = None
+    visibility: str = "public"
+    status: str = "published"
+    items: Sequence[NewPackItem] = ()
+    created_at: dt.datetime | None = None
 
 
 class PackService:
@@ -211,6 +237,84 @@ class PackService:
             rows = [self._item_row(pack_id, sid, position) for position, sid in enumerate(sticker_ids, 1)]
             repo.insert_items(connection, rows)
             return self._load(connection, pack_id)
+
+    def create_packs(self, packs: Sequence[NewPack]) -> list[Pack]:
+        """Many new packs in one transaction: each at version 1 with a fresh key, its items (emojis
+        and labels included, the first sticker as cover) and its PACK_UPDATED "created" event.
+        Either the whole batch exists afterwards or none of it does.
+
+        For bulk loads (demo data, imports), where a transaction per pack costs more than the work.
+        Each pack follows `create_pack`'s rules; the owners' pack limits count the whole batch, and
+        the batch is refused before anything is written if one would be exceeded.
+        """
+        now = utcnow()
+        prepared = [self._prepare_new_pack(spec, now) for spec in packs]
+        if not prepared:
+            return []
+        with self.database.transaction() as connection:
+            planned: dict[str, int] = {}
+            for owner, *_ in prepared:
+                planned[owner] = planned.get(owner, 0) + 1
+            for owner, count in planned.items():
+                self._check_pack_room(connection, owner, count)
+            self._require_assets(connection, [item[0] for *_, items in prepared for item in items])
+            pack_ids: list[str] = []
+            item_rows: list[dict[str, Any]] = []
+            for owner, values, items in prepared:
+                cover = items[0][0] if items else None
+                pack_id = self._insert_pack(connection, owner, values, cover=cover)
+                pack_ids.append(pack_id)
+                for position, (sticker_id, emojis, label) in enumerate(items, 1):
+                    row = self._item_row(pack_id, sticker_id, position)
+                    row.update(
+                        emojis=emojis or None,
+                        accessibility_label=label,
+                        created_at=values["created_at"],
+                        updated_at=values["created_at"],
+                    )
+                    item_rows.append(row)
+            repo.insert_items(connection, item_rows)
+            return [self._load(connection, pack_id) for pack_id in pack_ids]
+
+    def _prepare_new_pack(
+        self, spec: NewPack, now: dt.datetime
+    ) -> tuple[str, dict[str, Any], list[tuple[str, list[str], str | None]]]:
+        """Clean one `NewPack` as `create_pack` would: (owner, row values, [(sticker, emojis, label)])."""
+        owner = normalize_owner_jid(spec.owner_jid)
+        publisher = (
+            require_text(spec.publisher, PUBLISHER_MAX, "Pack publisher")
+            if spec.publisher is not None
+            else sanitize_text(self.settings.sticker_default_publisher, PUBLISHER_MAX) or "OmniZap"
+        )
+        created_at = spec.created_at or now
+        if created_at.tzinfo is None:
+            raise InvalidInput("A pack's created_at needs a time zone (use UTC), not a naive datetime.")
+        if created_at > now + dt.timedelta(minutes=1):
+            raise InvalidInput(f"A pack cannot be created in the future ({created_at.isoformat()}).")
+        items: list[tuple[str, list[str], str | None]] = []
+        seen: set[str] = set()
+        for item in spec.items:
+            sticker_id = _clean_sticker_id(item.sticker_id)
+            if sticker_id in seen:  # like create_pack: a sticker appears once, at its first place
+                continue
+            seen.add(sticker_id)
+            label = sanitize_text(item.accessibility_label, LABEL_MAX)
+            items.append((sticker_id, normalize_emojis(item.emojis), label))
+        if len(items) > self.max_items:
+            raise PackLimitReached(
+                f"A pack holds at most {self.max_items} stickers; {len(items)} were given."
+            )
+        values = {
+            "name": require_text(spec.name, NAME_MAX, "Pack name"),
+            "publisher": publisher,
+            "description": optional_description(spec.description),
+            "visibility": validate_visibility(spec.visibility),
+            "status": validate_status(spec.status),
+            "is_auto_pack": 0,
+            "created_at": created_at,
+            "updated_at": created_at,
+        }
+        return owner, values, items
 
     def clone(self, owner_jid: str, pack_ref: object, new_name: str | None = None) -> Pack:
         """A copy of the pack (items, positions, emojis, labels, cover) under a new key, version 1.
@@ -506,6 +610,18 @@ class PackService:
             raise PackLimitReached(
                 f"Pack limit reached ({limit}): {owner} already has {count} packs. Delete one with "
                 "`omnizap pack delete`, or raise STICKER_PACK_MAX_PACKS_PER_OWNER."
+            )
+
+    def _check_pack_room(self, connection: Connection, owner: str, adding: int) -> None:
+        """The owner's pack limit for `adding` new packs at once."""
+        limit = self.settings.sticker_pack_max_packs_per_owner
+        if limit is None:
+            return
+        count = repo.count_live_packs(connection, owner)
+        if count + adding > limit:
+            raise PackLimitReached(
+                f"Pack limit reached ({limit}): {owner} has {count} packs and {adding} more were asked for. "
+                "Delete some with `omnizap pack delete`, or raise STICKER_PACK_MAX_PACKS_PER_OWNER."
             )
 
     def _require_assets(self, connection: Connection, sticker_ids: Iterable[str]) -> None:

@@ -85,6 +85,40 @@ class Settings(BaseSettings):
     sticker_interaction_dedupe_window_seconds: int = Field(1800, ge=1)
     sticker_interaction_rate_limit_per_minute: int = Field(60, ge=1)
 
+    # --- catalog ---
+    # Read service of the public catalog (omnizap.catalog; docs/catalog.md). Original names where the
+    # original had the knob; the ranking generation, watcher and cursor settings are new.
+    whatsapp_bot_number: str = Field("", description="Bot phone for `whatsapp` links; empty: none")
+    sticker_web_whatsapp_message_template: str = "/pack send {{pack_key}}"
+    sticker_creator_verified_publishers: str = Field("", description="Comma list of verified publishers")
+    sticker_pack_age_decay_days: float = Field(45.0, gt=0)
+    sticker_nsfw_explicit_threshold: float = Field(0.78, ge=0, le=1)
+    sticker_nsfw_suggestive_threshold: float = Field(0.4, ge=0, le=1)
+    sticker_drift_sensitivity: float = Field(1.0, ge=0.5, le=2.5)
+    sticker_classification_tag_min_score: float = Field(0.2, ge=0, le=1)
+    pack_classification_tag_min_score: float = Field(0.18, ge=0, le=1)
+    classification_max_tags: int = Field(6, ge=1, le=10)
+    sticker_catalog_pack_payload_cache_seconds: int = Field(300, ge=1, le=1800)
+    sticker_catalog_creator_ranking_cache_seconds: int = Field(120, ge=1, le=900)
+    home_marketplace_stats_cache_seconds: int = Field(45, ge=1, le=300)
+    marketplace_global_stats_cache_seconds: int = Field(45, ge=1, le=300)
+    readme_summary_cache_seconds: int = Field(1800, ge=1, le=21_600)
+    sticker_sitemap_cache_seconds: int = Field(180, ge=1, le=3600)
+    sticker_catalog_cache_max_entries: int = Field(4096, ge=16, le=1_000_000, description="Per process")
+    sticker_catalog_ranking_refresh_seconds: int = Field(60, ge=5, le=3600)
+    sticker_catalog_ranking_debounce_seconds: int = Field(10, ge=1, le=600)
+    sticker_catalog_ranking_retention_seconds: int = Field(
+        1800, ge=60, le=86_400, description="How long a ranking generation (and a cursor) stays usable"
+    )
+    sticker_catalog_ranking_build_timeout_seconds: int = Field(
+        300, ge=10, le=3600, description="A builder silent this long is presumed dead"
+    )
+    sticker_catalog_invalidation_poll_ms: int = Field(1000, ge=50, le=60_000)
+    sticker_catalog_outbox_gap_seconds: int = Field(
+        120, ge=1, le=3600, description="How long a missing outbox id is awaited (late commits)"
+    )
+    sticker_catalog_cursor_secret: str = Field("", description="Cursor HMAC key; empty: from DATABASE_URL")
+
     # --- interactions and delivery ---
     # New names (the original had neither a client hash nor a download cache).
     sticker_interaction_client_key_secret: str = Field(

@@ -57,7 +57,12 @@ def catalog_reader_for(app: Any) -> CatalogReader:
 
 
 def _default_reader(runtime: Any) -> CatalogReader:
-    raise CatalogUnavailable(
-        "no catalog reader: the web app must set app.state.pages_catalog_reader "
-        "(see omnizap.web.pages.source)"
-    )
+    """The catalog read service over the runtime's database (without its background threads:
+    it then picks up committed changes on reads, at most one poll interval late)."""
+    database = getattr(runtime, "database", None)
+    settings = getattr(runtime, "settings", None)
+    if database is None or settings is None:
+        raise CatalogUnavailable("the runtime has no database or settings to build the catalog from")
+    from omnizap.catalog.service import CatalogService
+
+    return CatalogService(database, settings)

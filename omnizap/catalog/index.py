@@ -1,0 +1,262 @@
+"""The listed catalog in memory: one compact record per listed pack, with what filters need.
+
+Each API process keeps one `CatalogIndex`. It is immutable: a change builds a new index that shares
+the unchanged records, and readers keep using the one they picked up, so no read sees half an
+update. Signals come from the score snapshot when it is fresh (newer than the pack's last change,
+younger than STICKER_SCORE_SNAPSHOT_MAX_AGE_MS, same formula version) and are recomputed otherwise.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from omnizap.catalog import repository as repo
+from omnizap.catalog.classification import merge_tags
+from omnizap.catalog.derive import SNAPSHOT_SOURCE_VERSION, DeriveSettings, PackDerivation, derive
+from omnizap.catalog.params import ListQuery
+from omnizap.catalog.signals import TRENDING_THRESHOLD, classify_intent, effective_nsfw_level
+from omnizap.catalog.text import fold, manual_tags, public_description, search_text
+
+NSFW_RANK = {"safe": 0, "suggestive": 1, "explicit": 2}
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def microseconds(value: dt.datetime) -> int:
+    """Exact microseconds since the epoch (a float timestamp could be off by one)."""
+    return (value - EPOCH) // dt.timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class PackRecord:
+    id: str
+    pack_key: str
+    name: str
+    publisher: str
+    description: str | None  # public (markers removed)
+    manual_tags: tuple[str, ...]
+    visibility: str
+    status: str
+    is_sensitive: bool
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    sticker_count: int
+    cover_sticker_id: str | None
+    open_count: int
+    like_count: int
+    dislike_count: int
+    engagement_updated_at: dt.datetime | None
+    tags: tuple[str, ...]
+    tag_set: frozenset[str]
+    nsfw_level: str
+    nsfw_rank: int
+    pack_score: float
+    trend_score: float
+    ranking_score: float
+    trending_now: bool
+    intent: str
+    search: str
+    publisher_key: str
+    created_key: tuple[int, str]
+    live: PackDerivation | None  # set when the snapshot could not be trusted
+
+
+def snapshot_is_fresh(
+    snapshot: Mapping[str, Any] | None, updated_at: dt.datetime, now: dt.datetime, max_age: dt.timedelta
+) -> bool:
+    if snapshot is None or snapshot.get("source_version") != SNAPSHOT_SOURCE_VERSION:
+        return False
+    refreshed = snapshot.get("refreshed_at")
+    return refreshed is not None and refreshed >= updated_at and refreshed >= now - max_age
+
+
+def _record(
+    row: Mapping[str, Any],
+    counters: Mapping[str, Any] | None,
+    snapshot: Mapping[str, Any] | None,
+    live: PackDerivation | None,
+) -> PackRecord:
+    manual = tuple(manual_tags(row["description"]))
+    description = public_description(row["description"])
+    is_sensitive = bool(row["is_sensitive"])
+    if live is not None:
+        signals = live.signals
+        tags = live.tags
+        level = live.nsfw_level
+        pack_score, trend, ranking = signals["pack_score"], signals["trend_score"], signals["ranking_score"]
+        counters = {
+            "open_count": live.open_count,
+            "like_count": live.like_count,
+            "dislike_count": live.dislike_count,
+        }
+    else:
+        assert snapshot is not None
+        snapshot_tags = snapshot.get("tags") if isinstance(snapshot.get("tags"), list) else []
+        tags = tuple(merge_tags([str(tag) for tag in snapshot_tags], manual))
+        level = effective_nsfw_level(str(snapshot.get("nsfw_level") or "safe"), is_sensitive)
+        pack_score = float(snapshot["pack_score"])
+        trend = float(snapshot["trend_score"])
+        ranking = float(snapshot["ranking_score"])
+    counters = counters or {}
+    likes = int(counters.get("like_count") or 0)
+    trending = trend >= TRENDING_THRESHOLD
+    return PackRecord(
+        id=row["id"],
+        pack_key=row["pack_key"],
+        name=row["name"],
+        publisher=row["publisher"],
+        description=description,
+        manual_tags=manual,
+        visibility=row["visibility"],
+        status=row["status"],
+        is_sensitive=is_sensitive,
+        version=int(row["version"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        sticker_count=int(row["sticker_count"]),
+        cover_sticker_id=row["cover_sticker_id"],
+        open_count=int(counters.get("open_count") or 0),
+        like_count=likes,
+        dislike_count=int(counters.get("dislike_count") or 0),
+        engagement_updated_at=counters.get("updated_at"),
+        tags=tags,
+        tag_set=frozenset(tags),
+        nsfw_level=level,
+        nsfw_rank=NSFW_RANK.get(level, 2),
+        pack_score=pack_score,
+        trend_score=trend,
+        ranking_score=ranking,
+        trending_now=trending,
+        intent=classify_intent(trending, pack_score, likes),
+        search=search_text(
+            row["name"], row["publisher"], row["description"], row["pack_key"], " ".join(tags)
+        ),
+        publisher_key=fold(row["publisher"]).strip(),
+        created_key=(microseconds(row["created_at"]), row["id"]),
+        live=live,
+    )
+
+
+def load_records(
+    connection: Connection,
+    pack_ids: Sequence[str] | None,
+    *,
+    only_classified: bool,
+    derive_settings: DeriveSettings,
+    snapshot_max_age: dt.timedelta,
+    now: dt.datetime,
+) -> dict[str, PackRecord]:
+    """Records of the listed packs among `pack_ids` (None: all of them), in a handful of queries."""
+    rows = repo.catalog_pack_rows(connection, pack_ids, listed_only=True, only_classified=only_classified)
+    if not rows:
+        return {}
+    ids = None if pack_ids is None else [row["id"] for row in rows]
+    counters = repo.engagement_rows(connection, ids)
+    snapshots = repo.snapshot_rows(connection, ids, with_scores=False)
+    stale = [
+        row
+        for row in rows
+        if not snapshot_is_fresh(snapshots.get(row["id"]), row["updated_at"], now, snapshot_max_age)
+    ]
+    live = derive(connection, stale, derive_settings, now, everything=False) if stale else {}
+    return {
+        row["id"]: _record(row, counters.get(row["id"]), snapshots.get(row["id"]), live.get(row["id"]))
+        for row in rows
+    }
+
+
+def query_matcher(query: ListQuery) -> Callable[[PackRecord], bool]:
+    """The list filters as one predicate: NSFW ceiling, search text, categories (any), intent."""
+    ceiling = NSFW_RANK[query.nsfw]
+    needle = query.folded_q
+    categories = frozenset(query.categories)
+    intent = query.intent
+
+    def matches(record: PackRecord) -> bool:
+        if record.nsfw_rank > ceiling:
+            return False
+        if needle and needle not in record.search:
+            return False
+        if categories and categories.isdisjoint(record.tag_set):
+            return False
+        return not intent or record.intent == intent
+
+    return matches
+
+
+class CatalogIndex:
+    """Immutable set of listed-pack records plus the orders derived from it (computed on first use)."""
+
+    def __init__(self, records: dict[str, PackRecord], built_at: float) -> None:
+        self.records = records
+        self.built_at = built_at
+
+    def get(self, pack_id: str) -> PackRecord | None:
+        return self.records.get(pack_id)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def replaced(self, changes: Mapping[str, PackRecord | None], built_at: float) -> CatalogIndex:
+        """A new index where `changes` replace (record) or remove (None) the given packs."""
+        records = dict(self.records)
+        for pack_id, record in changes.items():
+            if record is None:
+                records.pop(pack_id, None)
+            else:
+                records[pack_id] = record
+        return CatalogIndex(records, built_at)
+
+    @functools.cached_property
+    def by_created(self) -> list[PackRecord]:
+        """Oldest first by (created_at, id); `new` pages walk it backwards."""
+        return sorted(self.records.values(), key=lambda record: record.created_key)
+
+    @functools.cached_property
+    def created_keys(self) -> list[tuple[int, str]]:
+        return [record.created_key for record in self.by_created]
+
+    def newest_first_from(self, after: tuple[int, str] | None) -> Sequence[PackRecord]:
+        """Packs newer-first, starting just after the keyset position `after` (or at the newest)."""
+        records = self.by_created
+        end = len(records) if after is None else bisect.bisect_left(self.created_keys, after)
+        return _Reversed(records, end)
+
+    @functools.cached_property
+    def by_updated(self) -> list[PackRecord]:
+        return sorted(self.records.values(), key=lambda record: (record.updated_at, record.id), reverse=True)
+
+    @functools.cached_property
+    def totals(self) -> dict[str, int]:
+        records = self.records.values()
+        return {
+            "packs": len(self.records),
+            "stickers": sum(record.sticker_count for record in records),
+            "creators": len({record.publisher_key for record in records}),
+            "opens": sum(record.open_count for record in records),
+            "likes": sum(record.like_count for record in records),
+            "dislikes": sum(record.dislike_count for record in records),
+        }
+
+
+class _Reversed(Sequence[PackRecord]):
+    """records[end-1], records[end-2], … without copying."""
+
+    def __init__(self, records: list[PackRecord], end: int) -> None:
+        self._records = records
+        self._end = end
+
+    def __len__(self) -> int:
+        return self._end
+
+    def __getitem__(self, index: int) -> PackRecord:  # type: ignore[override]
+        if not 0 <= index < self._end:
+            raise IndexError(index)
+        return self._records[self._end - 1 - index]

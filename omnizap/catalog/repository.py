@@ -1,0 +1,376 @@
+"""Set-based reads of the catalog: every function loads many packs in a few statements.
+
+`pack_ids=None` means every pack the condition admits; a list restricts the read to those packs (in
+batches that stay under every engine's parameter limit). Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from omnizap.catalog.visibility import listed_condition, reachable_condition
+from omnizap.platform.db.schema import (
+    sticker_asset,
+    sticker_asset_classification,
+    sticker_pack,
+    sticker_pack_engagement,
+    sticker_pack_interaction_event,
+    sticker_pack_item,
+    sticker_pack_score_snapshot,
+)
+
+ID_BATCH = 500
+pack = sticker_pack
+item = sticker_pack_item
+asset = sticker_asset
+classification = sticker_asset_classification
+engagement = sticker_pack_engagement
+snapshot = sticker_pack_score_snapshot
+events = sticker_pack_interaction_event
+
+# Every classification column except the embedding (binary, large, never shown).
+CLASSIFICATION_COLUMNS = [column for column in classification.c if column.name != "embedding"]
+
+
+def batches(ids: Sequence[str] | None) -> Iterator[list[str] | None]:
+    """None once (no restriction), else the ids in chunks; nothing for an empty list."""
+    if ids is None:
+        yield None
+        return
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), ID_BATCH):
+        yield unique[start : start + ID_BATCH]
+
+
+def _restricted(query: sa.Select[Any], column: Any, chunk: list[str] | None) -> sa.Select[Any]:
+    return query if chunk is None else query.where(column.in_(chunk))
+
+
+def has_classified_item(pack_table: sa.Table = pack) -> ColumnElement[bool]:
+    """EXISTS: at least one of the pack's stickers is classified."""
+    return sa.exists(
+        sa.select(1)
+        .select_from(item.join(classification, classification.c.asset_id == item.c.sticker_id))
+        .where(item.c.pack_id == pack_table.c.id)
+    )
+
+
+def _item_counts() -> sa.Subquery:
+    return (
+        sa.select(item.c.pack_id, sa.func.count().label("sticker_count"))
+        .group_by(item.c.pack_id)
+        .subquery("item_counts")
+    )
+
+
+def _first_sticker() -> ColumnElement[Any]:
+    return (
+        sa.select(item.c.sticker_id)
+        .where(item.c.pack_id == pack.c.id)
+        .order_by(item.c.position)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+PACK_COLUMNS = (
+    pack.c.id,
+    pack.c.pack_key,
+    pack.c.name,
+    pack.c.publisher,
+    pack.c.description,
+    pack.c.visibility,
+    pack.c.status,
+    pack.c.is_sensitive,
+    pack.c.version,
+    pack.c.created_at,
+    pack.c.updated_at,
+)
+
+
+def catalog_pack_rows(
+    connection: Connection,
+    pack_ids: Sequence[str] | None,
+    *,
+    listed_only: bool,
+    only_classified: bool,
+) -> list[dict[str, Any]]:
+    """Non-empty packs that are listed (or merely reachable), with sticker count and cover.
+
+    `cover_sticker_id` falls back to the first item when the pack has no cover of its own.
+    """
+    counts = _item_counts()
+    condition = listed_condition() if listed_only else reachable_condition()
+    query = sa.select(
+        *PACK_COLUMNS,
+        counts.c.sticker_count,
+        sa.func.coalesce(pack.c.cover_sticker_id, _first_sticker()).label("cover_sticker_id"),
+    ).select_from(pack.join(counts, counts.c.pack_id == pack.c.id))
+    query = query.where(condition)
+    if only_classified:
+        query = query.where(has_classified_item())
+    rows: list[dict[str, Any]] = []
+    for chunk in batches(pack_ids):
+        statement = _restricted(query, pack.c.id, chunk)
+        rows.extend(dict(row) for row in connection.execute(statement).mappings())
+    return rows
+
+
+def classified_pack_ids(connection: Connection, pack_ids: Sequence[str] | None) -> set[str]:
+    query = (
+        sa.select(item.c.pack_id)
+        .select_from(item.join(classification, classification.c.asset_id == item.c.sticker_id))
+        .distinct()
+    )
+    found: set[str] = set()
+    for chunk in batches(pack_ids):
+        found.update(row[0] for row in connection.execute(_restricted(query, item.c.pack_id, chunk)))
+    return found
+
+
+def engagement_rows(connection: Connection, pack_ids: Sequence[str] | None) -> dict[str, dict[str, Any]]:
+    query = sa.select(
+        engagement.c.pack_id,
+        engagement.c.open_count,
+        engagement.c.like_count,
+        engagement.c.dislike_count,
+        engagement.c.updated_at,
+    )
+    found: dict[str, dict[str, Any]] = {}
+    for chunk in batches(pack_ids):
+        for row in connection.execute(_restricted(query, engagement.c.pack_id, chunk)).mappings():
+            found[row["pack_id"]] = dict(row)
+    return found
+
+
+SNAPSHOT_INDEX_COLUMNS = (
+    snapshot.c.pack_id,
+    snapshot.c.ranking_score,
+    snapshot.c.pack_score,
+    snapshot.c.trend_score,
+    snapshot.c.nsfw_level,
+    snapshot.c.tags,
+    snapshot.c.source_version,
+    snapshot.c.refreshed_at,
+)
+
+
+def snapshot_rows(
+    connection: Connection, pack_ids: Sequence[str] | None, *, with_scores: bool
+) -> dict[str, dict[str, Any]]:
+    columns = (*SNAPSHOT_INDEX_COLUMNS, snapshot.c.scores_json) if with_scores else SNAPSHOT_INDEX_COLUMNS
+    query = sa.select(*columns)
+    found: dict[str, dict[str, Any]] = {}
+    for chunk in batches(pack_ids):
+        for row in connection.execute(_restricted(query, snapshot.c.pack_id, chunk)).mappings():
+            found[row["pack_id"]] = dict(row)
+    return found
+
+
+def quality_bases(connection: Connection, pack_ids: Sequence[str] | None) -> dict[str, float]:
+    """Mean per-item quality from sticker size (pipeline §4.1): area and byte scores, in SQL."""
+    area_ratio = (asset.c.width * asset.c.height) / 262144.0
+    area_score = sa.case(
+        (
+            sa.and_(asset.c.width > 0, asset.c.height > 0),
+            sa.case((area_ratio < 0.2, 0.2), (area_ratio > 1, 1.0), else_=area_ratio),
+        ),
+        else_=0.45,
+    )
+    size_ratio = asset.c.size_bytes / 18432.0
+    size_score = sa.case(
+        (asset.c.size_bytes > 0, sa.case((size_ratio < 0.25, 0.25), (size_ratio > 1, 1.0), else_=size_ratio)),
+        else_=0.5,
+    )
+    query = (
+        sa.select(item.c.pack_id, sa.func.avg(0.65 * area_score + 0.35 * size_score))
+        .select_from(item.join(asset, asset.c.id == item.c.sticker_id))
+        .group_by(item.c.pack_id)
+    )
+    found: dict[str, float] = {}
+    for chunk in batches(pack_ids):
+        for pack_id, value in connection.execute(_restricted(query, item.c.pack_id, chunk)):
+            found[pack_id] = float(value) if value is not None else 0.0
+    return found
+
+
+def classification_stamps(connection: Connection, pack_ids: Sequence[str] | None) -> dict[str, str]:
+    """Per pack, "<classified items>:<newest classification change>": equal stamps, equal facts."""
+    query = (
+        sa.select(item.c.pack_id, sa.func.count(), sa.func.max(classification.c.updated_at))
+        .select_from(item.join(classification, classification.c.asset_id == item.c.sticker_id))
+        .group_by(item.c.pack_id)
+    )
+    found: dict[str, str] = {}
+    for chunk in batches(pack_ids):
+        for pack_id, count, newest in connection.execute(_restricted(query, item.c.pack_id, chunk)):
+            stamp = newest.isoformat() if hasattr(newest, "isoformat") else str(newest)
+            found[pack_id] = f"{int(count)}:{stamp}"
+    return found
+
+
+def item_classifications(connection: Connection, pack_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """The classification rows of each pack's items, in item order."""
+    query = (
+        sa.select(item.c.pack_id, *CLASSIFICATION_COLUMNS)
+        .select_from(item.join(classification, classification.c.asset_id == item.c.sticker_id))
+        .order_by(item.c.pack_id, item.c.position)
+    )
+    found: dict[str, list[dict[str, Any]]] = {}
+    for chunk in batches(pack_ids):
+        for row in connection.execute(_restricted(query, item.c.pack_id, chunk)).mappings():
+            found.setdefault(row["pack_id"], []).append(dict(row))
+    return found
+
+
+def interaction_windows(
+    connection: Connection, pack_ids: Sequence[str] | None, now: dt.datetime, *, horizon_hours: int = 24
+) -> dict[str, tuple[int, int]]:
+    """Per pack (opens in the last 24 h, opens in the last 7 days), from interaction events."""
+    horizon = now - dt.timedelta(hours=horizon_hours)
+    baseline = now - dt.timedelta(days=7)
+    query = (
+        sa.select(
+            events.c.pack_id,
+            sa.func.sum(sa.case((events.c.created_at >= horizon, 1), else_=0)),
+            sa.func.count(),
+        )
+        .where(events.c.interaction == "open", events.c.created_at >= baseline)
+        .group_by(events.c.pack_id)
+    )
+    found: dict[str, tuple[int, int]] = {}
+    for chunk in batches(pack_ids):
+        for pack_id, recent, week in connection.execute(_restricted(query, events.c.pack_id, chunk)):
+            found[pack_id] = (int(recent or 0), int(week or 0))
+    return found
+
+
+def category_counts(connection: Connection, now: dt.datetime) -> tuple[dict[str, int], dict[str, int]]:
+    """Classification categories changed in the last 7 days and in the last 30 days (drift inputs)."""
+    recent_since = now - dt.timedelta(days=7)
+    query = (
+        sa.select(
+            classification.c.category,
+            sa.func.sum(sa.case((classification.c.updated_at >= recent_since, 1), else_=0)),
+            sa.func.count(),
+        )
+        .where(
+            classification.c.updated_at >= now - dt.timedelta(days=30), classification.c.category.is_not(None)
+        )
+        .group_by(classification.c.category)
+    )
+    recent: dict[str, int] = {}
+    baseline: dict[str, int] = {}
+    for category, recent_count, total in connection.execute(query):
+        recent[str(category)] = int(recent_count or 0)
+        baseline[str(category)] = int(total or 0)
+    return recent, baseline
+
+
+def packs_holding_assets(connection: Connection, asset_ids: Sequence[str]) -> set[str]:
+    query = sa.select(item.c.pack_id).distinct()
+    found: set[str] = set()
+    for chunk in batches(asset_ids):
+        if chunk:
+            found.update(row[0] for row in connection.execute(query.where(item.c.sticker_id.in_(chunk))))
+    return found
+
+
+def reachable_pack_by_key(connection: Connection, pack_key: str) -> dict[str, Any] | None:
+    query = sa.select(*PACK_COLUMNS, pack.c.cover_sticker_id).where(
+        pack.c.pack_key == pack_key, reachable_condition()
+    )
+    row = connection.execute(query).mappings().first()
+    return dict(row) if row else None
+
+
+def pack_items_with_assets(connection: Connection, pack_id: str) -> list[dict[str, Any]]:
+    query = (
+        sa.select(
+            item.c.id,
+            item.c.sticker_id,
+            item.c.position,
+            item.c.emojis,
+            item.c.accessibility_label,
+            item.c.created_at,
+            asset.c.mimetype,
+            asset.c.is_animated,
+            asset.c.width,
+            asset.c.height,
+            asset.c.size_bytes,
+        )
+        .select_from(item.outerjoin(asset, asset.c.id == item.c.sticker_id))
+        .where(item.c.pack_id == pack_id)
+        .order_by(item.c.position, item.c.id)
+    )
+    return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def asset_classifications(connection: Connection, asset_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    query = sa.select(*CLASSIFICATION_COLUMNS)
+    found: dict[str, dict[str, Any]] = {}
+    for chunk in batches(asset_ids):
+        if chunk:
+            statement = query.where(classification.c.asset_id.in_(chunk))
+            for row in connection.execute(statement).mappings():
+                found[row["asset_id"]] = dict(row)
+    return found
+
+
+def listed_sticker_totals(connection: Connection, day_starts: Sequence[dt.datetime]) -> tuple[int, list[int]]:
+    """Distinct stickers in listed packs, and how many of them were created on each UTC day."""
+    day_columns = [
+        sa.func.count(
+            sa.distinct(
+                sa.case(
+                    (
+                        sa.and_(
+                            asset.c.created_at >= start, asset.c.created_at < start + dt.timedelta(days=1)
+                        ),
+                        asset.c.id,
+                    ),
+                    else_=None,
+                )
+            )
+        )
+        for start in day_starts
+    ]
+    query = sa.select(sa.func.count(sa.distinct(item.c.sticker_id)), *day_columns).select_from(
+        item.join(pack, pack.c.id == item.c.pack_id).join(asset, asset.c.id == item.c.sticker_id)
+    )
+    row = connection.execute(query.where(listed_condition())).one()
+    return int(row[0] or 0), [int(value or 0) for value in row[1:]]
+
+
+def stickers_without_pack(connection: Connection) -> int:
+    in_a_pack = sa.exists(sa.select(1).where(item.c.sticker_id == asset.c.id))
+    return int(
+        connection.execute(sa.select(sa.func.count()).select_from(asset).where(~in_a_pack)).scalar_one()
+    )
+
+
+def listed_interactions_per_day(
+    connection: Connection, day_starts: Sequence[dt.datetime]
+) -> list[tuple[int, int]]:
+    """(opens, likes) of listed packs on each UTC day, from interaction events."""
+    columns = []
+    for start in day_starts:
+        within = sa.and_(events.c.created_at >= start, events.c.created_at < start + dt.timedelta(days=1))
+        for interaction in ("open", "like"):
+            columns.append(
+                sa.func.sum(sa.case((sa.and_(within, events.c.interaction == interaction), 1), else_=0))
+            )
+    query = (
+        sa.select(*columns)
+        .select_from(events.join(pack, pack.c.id == events.c.pack_id))
+        .where(events.c.created_at >= day_starts[0], listed_condition())
+    )
+    row = connection.execute(query).one()
+    values = [int(value or 0) for value in row]
+    return [(values[2 * index], values[2 * index + 1]) for index in range(len(day_starts))]

@@ -16,6 +16,8 @@ import functools
 import hashlib
 import logging
 import re
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
@@ -81,16 +83,29 @@ def _docs_page(title: str) -> tuple[bytes, str]:
     return text.encode(), csp
 
 
+def _add_get_and_head(router: APIRouter, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+    router.add_api_route(path, endpoint, methods=["GET"], **options)
+    router.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)
+
+
 def build_operations_router(*, metrics_path: str | None, title: str) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
-    @router.api_route("/healthz", methods=["GET", "HEAD"], summary="Liveness: the process answers")
     async def healthz() -> Response:
         return _json({"status": "ok"})
 
-    @router.api_route(
+    _add_get_and_head(router, "/healthz", healthz, summary="Liveness: the process answers")
+
+    def readyz(request: Request) -> Response:
+        ready, reason = readiness(request.app.state.runtime.database)
+        if ready:
+            return _json({"status": "ready"})
+        return _json({"status": "unavailable", "reason": reason}, status=503)
+
+    _add_get_and_head(
+        router,
         "/readyz",
-        methods=["GET", "HEAD"],
+        readyz,
         summary="Readiness: database reachable and migrated",
         responses={
             200: {"content": {"application/json": {"example": {"status": "ready"}}}},
@@ -108,19 +123,14 @@ def build_operations_router(*, metrics_path: str | None, title: str) -> APIRoute
             },
         },
     )
-    def readyz(request: Request) -> Response:
-        ready, reason = readiness(request.app.state.runtime.database)
-        if ready:
-            return _json({"status": "ready"})
-        return _json({"status": "unavailable", "reason": reason}, status=503)
+
+    def metrics(request: Request) -> Response:
+        exposition = request.app.state.metrics_exposition
+        body = exposition.render([QueueDepthCollector(request.app.state.runtime.database)])
+        return Response(body, media_type=CONTENT_TYPE, headers=NO_STORE)
 
     if metrics_path:
-
-        @router.api_route(metrics_path, methods=["GET", "HEAD"], summary="Prometheus metrics")
-        def metrics(request: Request) -> Response:
-            exposition = request.app.state.metrics_exposition
-            body = exposition.render([QueueDepthCollector(request.app.state.runtime.database)])
-            return Response(body, media_type=CONTENT_TYPE, headers=NO_STORE)
+        _add_get_and_head(router, metrics_path, metrics, summary="Prometheus metrics (all worker processes)")
 
     @router.get(DOCS_PATH, include_in_schema=False)
     async def api_docs() -> Response:

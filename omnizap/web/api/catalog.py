@@ -20,7 +20,7 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from omnizap.core.errors import InvalidInput, PackNotFound
+from omnizap.core.errors import PackNotFound
 from omnizap.web.http.cache import ResponseCache, serve_cached
 
 JSON_MEDIA_TYPE = "application/json"
@@ -28,7 +28,7 @@ MARKDOWN_MEDIA_TYPE = "text/markdown; charset=utf-8"
 MARKETPLACE_STATS_PATH = "/api/marketplace/stats"
 RESERVED_SEGMENTS = ("stats", "creators", "intents", "readme-summary", "readme-markdown")
 
-_ERROR_EXAMPLE = {"error": {"code": "INVALID_INPUT", "message": "limit must be a whole number."}}
+_ERROR_EXAMPLE = {"error": {"code": "INVALID_INPUT", "message": "limit must be from 1 to 60, got 500."}}
 _NOT_FOUND_EXAMPLE = {"error": {"code": "PACK_NOT_FOUND", "message": "Pack not found."}}
 _PACK_EXAMPLE: dict[str, Any] = {
     "id": "3f0c8a52-1b7e-4f7c-9d0e-5a1c2b3d4e5f",
@@ -115,15 +115,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _int_param(name: str, raw: str | None) -> int | None:
-    if raw is None or raw.strip() == "":
-        return None
-    text = raw.strip()
-    if not (text.lstrip("+-").isdigit() and len(text) <= 12):
-        raise InvalidInput(f"{name} must be a whole number.", details={"parameter": name})
-    return int(text)
-
-
 def _list_param(raw: str | None) -> list[str]:
     if not raw:
         return []
@@ -202,8 +193,8 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
             "categories": tuple(chosen),
             "intent": intent or "",
             "nsfw": nsfw or "safe",
-            "limit": _int_param("limit", limit),
-            "offset": _int_param("offset", offset),
+            "limit": limit,  # the service parses and range-checks numbers (InvalidInput names them)
+            "offset": offset,
             "cursor": cursor or None,
         }
         return _cached(
@@ -237,9 +228,9 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
         q: str | None = Query(None, description="Filter creators by publisher name."),
         limit: str | None = Query(None, description="How many creators (default 50).", examples=["25"]),
     ) -> Response:
-        arguments = {"q": q or "", "limit": _int_param("limit", limit)}
-        if arguments["limit"] is None:
-            del arguments["limit"]
+        arguments: dict[str, Any] = {"q": q or ""}
+        if limit is not None:
+            arguments["limit"] = limit
         return _cached(request, lambda catalog: (_json_body(catalog.creators(**arguments)), JSON_MEDIA_TYPE))
 
     _add_get_and_head(
@@ -258,9 +249,8 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
         limit: str | None = Query(None, description="Packs per collection (default 18).", examples=["12"]),
     ) -> Response:
         arguments: dict[str, Any] = {"q": q or "", "categories": tuple(_list_param(categories))}
-        parsed_limit = _int_param("limit", limit)
-        if parsed_limit is not None:
-            arguments["limit"] = parsed_limit
+        if limit is not None:
+            arguments["limit"] = limit
         return _cached(request, lambda catalog: (_json_body(catalog.intents(**arguments)), JSON_MEDIA_TYPE))
 
     _add_get_and_head(
@@ -305,9 +295,14 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
         pack_key: str = Path(
             ..., alias="packKey", description="The pack's key, e.g. `sunny-cats-a1b2c`.", max_length=160
         ),
+        categories: str | None = Query(
+            None, description="Comma-separated tags: only items with any of them."
+        ),
     ) -> Response:
+        chosen = tuple(_list_param(categories))
+
         def build(catalog: Any) -> tuple[bytes, str]:
-            details = catalog.pack_detail(pack_key)
+            details = catalog.pack_detail(pack_key, chosen) if chosen else catalog.pack_detail(pack_key)
             if details is None:
                 raise PackNotFound("Pack not found.")
             return _json_body({"data": details}), JSON_MEDIA_TYPE

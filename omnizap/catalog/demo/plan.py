@@ -45,8 +45,8 @@ TAGS_MAX = 8
 TAG_MARKER_PREFIX = "[pack-tags:"
 # Pool sizes grow with the square root of the items that use them, up to these caps: enough variety
 # for a small catalog, a bounded conversion cost for a big one. Each pack's stickers are distinct.
-STATIC_POOL_MAX = 2_000
-ANIMATED_POOL_MAX = 160
+STATIC_POOL_MAX = 1_600
+ANIMATED_POOL_MAX = 128
 STATIC_POOL_FACTOR = 9.0
 ANIMATED_POOL_FACTOR = 3.5
 POOL_SHARE_MAX = 0.6  # a pool never needs more stickers than 60% of its items

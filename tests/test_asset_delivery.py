@@ -1,4 +1,4 @@
-"""Sticker files, previews and WhatsApp downloads over HTTP, on every engine, with real stickers."""
+"""Sticker files, previews and WhatsApp downloads through the web app, on every engine, with real stickers."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from typing import Any
 
 import media_factory as mf
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -24,21 +23,11 @@ from omnizap.delivery import etag_matches, preview_key, render_preview
 from omnizap.delivery.downloads import safe_filename
 from omnizap.platform.db import Database
 from omnizap.runtime import Runtime
-from omnizap.web.api import assets as assets_api
-from omnizap.web.api.errors import install_error_handlers
+from omnizap.web.app import create_app
 
 OWNER = "5511988887777@s.whatsapp.net"
 API = "/api/sticker-packs"
 IMMUTABLE = "public, max-age=31536000, immutable"
-
-
-def build_app(runtime: Runtime) -> FastAPI:
-    """A minimal app with the delivery routes and the API's error handling."""
-    app = FastAPI(redirect_slashes=False)
-    app.state.runtime = runtime
-    install_error_handlers(app)
-    app.include_router(assets_api.build_router(runtime.settings.sticker_api_base_path))
-    return app
 
 
 @pytest.fixture
@@ -67,7 +56,7 @@ def site(db: Database, tmp_path: Path) -> Iterator[SimpleNamespace]:
     private = packs.create_pack(OWNER, "Drafts", visibility="private", initial_sticker_ids=[ids[4]])
     two = packs.create_pack(OWNER, "Only Two", initial_sticker_ids=ids[:2])
     moving = packs.create_pack(OWNER, "Moving", initial_sticker_ids=[animated.id])
-    app = build_app(runtime)
+    app = create_app(runtime)
     with TestClient(app) as client:
         yield SimpleNamespace(
             client=client,

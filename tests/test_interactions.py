@@ -3,6 +3,7 @@ transaction with the outbox event, concurrency on every engine, and the HTTP rou
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 from collections.abc import Callable, Iterator
@@ -11,7 +12,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from omnizap.catalog.interactions import (
@@ -35,8 +35,7 @@ from omnizap.platform.db.schema import (
 )
 from omnizap.platform.outbox.events import ENGAGEMENT_RECORDED
 from omnizap.runtime import Runtime
-from omnizap.web.api import interactions as interactions_api
-from omnizap.web.api.errors import install_error_handlers
+from omnizap.web.app import create_app
 
 OWNER = "5511999990000@s.whatsapp.net"
 START = dt.datetime(2026, 5, 4, 12, 0, tzinfo=dt.UTC)
@@ -420,39 +419,17 @@ def test_many_viewers_give_exact_counts(db: Database, tmp_path: Path, public_pac
 API = "/api/sticker-packs"
 
 
-class CatalogRecorder:
-    """Stands in for the catalog service's cache hook and remembers which packs it was told about."""
-
-    def __init__(self) -> None:
-        self.changed: list[str] = []
-
-    def note_pack_changed(self, pack_id: str) -> None:
-        self.changed.append(pack_id)
-
-
-def build_app(settings: Settings) -> tuple[FastAPI, Runtime]:
-    """A minimal app with the interaction routes and the API's error handling."""
-    runtime = Runtime(settings)
-    app = FastAPI(redirect_slashes=False)
-    app.state.runtime = runtime
-    install_error_handlers(app)
-    app.include_router(interactions_api.build_router(settings.sticker_api_base_path))
-    return app, runtime
-
-
 @pytest.fixture
 def http(db: Database, tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
-    runtimes: list[Runtime] = []
+    """Clients of the real web app (`create_app`) over the engine under test, settings overridable."""
+    with contextlib.ExitStack() as stack:
 
-    def make(**overrides: Any) -> TestClient:
-        app, runtime = build_app(make_settings(db, tmp_path, **overrides))
-        runtimes.append(runtime)
-        app.state.catalog = CatalogRecorder()
-        return TestClient(app)
+        def make(**overrides: Any) -> TestClient:
+            runtime = Runtime(make_settings(db, tmp_path, **overrides))
+            stack.callback(runtime.close)
+            return stack.enter_context(TestClient(create_app(runtime)))
 
-    yield make
-    for runtime in runtimes:
-        runtime.close()
+        yield make
 
 
 def test_http_like_answers_counts_and_dedupes_by_viewer_key(
@@ -479,7 +456,6 @@ def test_http_like_answers_counts_and_dedupes_by_viewer_key(
     repeat = client.post(url + "?viewer_key=web-viewer-0001")
     assert repeat.status_code == 200 and repeat.json()["data"]["counted"] is False
     assert repeat.json()["data"]["engagement"]["like_count"] == 1
-    assert client.app.state.catalog.changed == [public_pack.id]  # only the counted write
     [event] = rows(db, sticker_pack_interaction_event)
     assert (event["actor_key"], event["source"]) == ("web-viewer-0001", "bot")
     assert event["client_key"] and "testclient" not in event["client_key"]
@@ -558,17 +534,35 @@ def test_http_other_methods_are_405(http: Callable[..., TestClient], public_pack
     assert rows(db, sticker_pack_interaction_event) == []
 
 
-def test_http_request_bodies_are_ignored(http: Callable[..., TestClient], public_pack: Any, db: Database):
+def test_http_request_bodies_are_ignored_and_limited(
+    http: Callable[..., TestClient], public_pack: Any, db: Database
+):
     client = http()
+    url = f"{API}/{public_pack.pack_key}/dislike"
+    forged = b'{"like_count": 1000000, "viewer_key": "someone-else"}'
     response = client.post(
-        f"{API}/{public_pack.pack_key}/dislike",
+        url,
         headers={"X-Viewer-Key": "viewer-1", "Content-Type": "application/json"},
-        content=b'{"like_count": 1000000, "viewer_key": "someone-else"}' + b" " * 1_000_000,
+        content=forged + b" " * 60_000,
     )
     assert response.status_code == 200 and response.json()["data"]["counted"] is True
+    too_large = client.post(url, headers={"X-Viewer-Key": "viewer-2"}, content=b"x" * 1_000_000)
+    assert too_large.status_code == 413  # the app's HTTP_MAX_BODY_BYTES, before the route runs
+    assert too_large.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
     assert counts(db, public_pack.id) == (0, 0, 1)
     [event] = rows(db, sticker_pack_interaction_event)
     assert event["actor_key"] == "viewer-1"
+
+
+def test_http_a_counted_like_shows_in_the_pack_detail_at_once(
+    http: Callable[..., TestClient], public_pack: Any
+):
+    """The route tells the catalog service, whose detail cache would otherwise lag for minutes."""
+    client = http(sticker_catalog_pack_payload_cache_seconds=1800)
+    detail_url = f"{API}/{public_pack.pack_key}"
+    assert client.get(detail_url).json()["data"]["engagement"]["like_count"] == 0  # now cached
+    client.post(f"{detail_url}/like", headers={"X-Viewer-Key": "viewer-1"})
+    assert client.get(detail_url).json()["data"]["engagement"]["like_count"] == 1
 
 
 def test_http_rate_limit_answers_429_with_retry_after(

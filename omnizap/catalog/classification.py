@@ -8,6 +8,7 @@ front end finds them.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -219,7 +220,9 @@ def merge_tags(classification_tags: Sequence[str], manual: Sequence[str]) -> lis
     return unique_tags([*classification_tags, *manual])
 
 
+@functools.lru_cache(maxsize=256)
 def empty_facts(total_items: int) -> ClassificationFacts:
+    """Facts of a pack without classified items (shared, immutable instances)."""
     return ClassificationFacts(
         total_items=total_items,
         classified_items=0,

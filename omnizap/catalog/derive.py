@@ -120,19 +120,21 @@ def derive(
     *,
     everything: bool,
     previous: Callable[[list[str]], Mapping[str, tuple[str, ClassificationFacts]]] | None = None,
+    quality_memo: dict[str, tuple[int, float | None]] | None = None,
 ) -> dict[str, PackDerivation]:
     """Derivations of `packs` (rows of `repository.catalog_pack_rows`).
 
     `everything=True` reads whole tables instead of id lists (the full build). `previous` gives the
     (stamp, facts) already known for some pack ids; an equal stamp skips re-reading that pack's
-    item classifications.
+    item classifications. `quality_memo` (pack id → (version, quality base)) is read and updated:
+    a pack whose version is unchanged keeps its quality (stickers never change size).
     """
     if not packs:
         return {}
     ids = None if everything else [row["id"] for row in packs]
     engagements = repo.engagement_rows(connection, ids)
     windows = repo.interaction_windows(connection, ids, now)
-    qualities = repo.quality_bases(connection, ids)
+    qualities = _qualities(connection, packs, ids, quality_memo)
     classified = repo.classification_stamps(connection, ids)
     recent, baseline = repo.category_counts(connection, now)
     weights = drift_weights(recent, baseline, settings.drift_sensitivity)
@@ -194,6 +196,24 @@ def derive(
             dislike_count=inputs.dislike_count,
         )
     return derived
+
+
+def _qualities(
+    connection: Connection,
+    packs: Sequence[Mapping[str, Any]],
+    ids: list[str] | None,
+    memo: dict[str, tuple[int, float | None]] | None,
+) -> dict[str, float | None]:
+    if memo is None:
+        return dict(repo.quality_bases(connection, ids))
+    stale = [row["id"] for row in packs if memo.get(row["id"], (None, None))[0] != int(row["version"])]
+    if stale:
+        # Most packs stale (a first build): one pass over every item beats long id lists.
+        fresh = repo.quality_bases(connection, None if 2 * len(stale) > len(packs) else stale)
+        versions = {row["id"]: int(row["version"]) for row in packs}
+        for pack_id in stale:
+            memo[pack_id] = (versions[pack_id], fresh.get(pack_id))
+    return {row["id"]: memo[row["id"]][1] for row in packs}
 
 
 def snapshot_row(derivation: PackDerivation, sticker_count: int, refreshed_at: dt.datetime) -> dict[str, Any]:

@@ -34,6 +34,26 @@ engagement = sticker_pack_engagement
 snapshot = sticker_pack_score_snapshot
 events = sticker_pack_interaction_event
 
+
+class FastUtcDateTime(sa.types.TypeDecorator[dt.datetime]):
+    """Reads a UtcDateTime column in bulk reads: `datetime.fromisoformat` on SQLite's text (several
+    times cheaper than the generic parser), the driver's datetime elsewhere; aware UTC either way."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        return value.replace(tzinfo=dt.UTC)
+
+
+def fast_time(column: Any) -> ColumnElement[Any]:
+    return sa.type_coerce(column, FastUtcDateTime()).label(column.name)
+
+
 # Every classification column except the embedding (binary, large, never shown).
 CLASSIFICATION_COLUMNS = [column for column in classification.c if column.name != "embedding"]
 
@@ -61,11 +81,13 @@ def has_classified_item(pack_table: sa.Table = pack) -> ColumnElement[bool]:
     )
 
 
-def _item_counts() -> sa.Subquery:
+def _item_count() -> ColumnElement[Any]:
     return (
-        sa.select(item.c.pack_id, sa.func.count().label("sticker_count"))
-        .group_by(item.c.pack_id)
-        .subquery("item_counts")
+        sa.select(sa.func.count())
+        .select_from(item)
+        .where(item.c.pack_id == pack.c.id)
+        .scalar_subquery()
+        .label("sticker_count")
     )
 
 
@@ -89,8 +111,8 @@ PACK_COLUMNS = (
     pack.c.status,
     pack.c.is_sensitive,
     pack.c.version,
-    pack.c.created_at,
-    pack.c.updated_at,
+    fast_time(pack.c.created_at),
+    fast_time(pack.c.updated_at),
 )
 
 
@@ -105,14 +127,14 @@ def catalog_pack_rows(
 
     `cover_sticker_id` falls back to the first item when the pack has no cover of its own.
     """
-    counts = _item_counts()
     condition = listed_condition() if listed_only else reachable_condition()
-    query = sa.select(
-        *PACK_COLUMNS,
-        counts.c.sticker_count,
-        sa.func.coalesce(pack.c.cover_sticker_id, _first_sticker()).label("cover_sticker_id"),
-    ).select_from(pack.join(counts, counts.c.pack_id == pack.c.id))
-    query = query.where(condition)
+    # CASE, not COALESCE: SQLite evaluates CASE lazily, so the first item is looked up only when
+    # the pack has no cover of its own.
+    cover = sa.case(
+        (pack.c.cover_sticker_id.is_(None), _first_sticker()), else_=pack.c.cover_sticker_id
+    ).label("cover_sticker_id")
+    has_items = sa.exists(sa.select(1).where(item.c.pack_id == pack.c.id))
+    query = sa.select(*PACK_COLUMNS, _item_count(), cover).where(condition, has_items)
     if only_classified:
         query = query.where(has_classified_item())
     rows: list[dict[str, Any]] = []
@@ -140,12 +162,19 @@ def engagement_rows(connection: Connection, pack_ids: Sequence[str] | None) -> d
         engagement.c.open_count,
         engagement.c.like_count,
         engagement.c.dislike_count,
-        engagement.c.updated_at,
+        fast_time(engagement.c.updated_at),
     )
     found: dict[str, dict[str, Any]] = {}
     for chunk in batches(pack_ids):
-        for row in connection.execute(_restricted(query, engagement.c.pack_id, chunk)).mappings():
-            found[row["pack_id"]] = dict(row)
+        for pack_id, opens, likes, dislikes, updated in connection.execute(
+            _restricted(query, engagement.c.pack_id, chunk)
+        ):
+            found[pack_id] = {
+                "open_count": opens,
+                "like_count": likes,
+                "dislike_count": dislikes,
+                "updated_at": updated,
+            }
     return found
 
 
@@ -157,7 +186,7 @@ SNAPSHOT_INDEX_COLUMNS = (
     snapshot.c.nsfw_level,
     snapshot.c.tags,
     snapshot.c.source_version,
-    snapshot.c.refreshed_at,
+    fast_time(snapshot.c.refreshed_at),
 )
 
 

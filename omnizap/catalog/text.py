@@ -34,14 +34,22 @@ LABEL_TAGS = {
 }
 
 
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
 def _strip_marks(text: str) -> str:
+    if text.isascii():  # nothing to decompose (most names and tags)
+        return text
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
 def normalize_tag(value: object) -> str:
     """`"Gatos Fofos!"` → `"gatos-fofos"`; empty when nothing usable is left."""
-    text = _strip_marks(str(value if value is not None else "")).lower()
+    text = str(value if value is not None else "")
+    if len(text) <= TAG_MAX and _SLUG.fullmatch(text):
+        return text
+    text = _strip_marks(text).lower()
     return _NON_SLUG.sub("-", text).strip("-")[:TAG_MAX].strip("-")
 
 
@@ -87,6 +95,8 @@ def public_description(description: str | None) -> str | None:
 
 def fold(text: str) -> str:
     """Case- and accent-insensitive form used for search: `"Café ÇA"` → `"cafe ca"`."""
+    if text.isascii():
+        return text.lower()
     return _strip_marks(text).casefold()
 
 

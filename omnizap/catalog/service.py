@@ -402,6 +402,9 @@ class CatalogService:
         return entries
 
     def _cached(self, key: tuple[Any, ...], ttl: float, compute: Callable[[], tuple[Any, str | None]]) -> Any:
+        # Load (or, without the watcher, refresh) before the cache takes its sequence number, so
+        # a first body is not computed against data that is replaced a moment later.
+        self._current_index()
         if not self._running:
             self._poll_if_due()
         return self._cache.get_or_compute(key, ttl, compute)

@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any
@@ -178,9 +179,20 @@ class AccessLog:
         self._wake = threading.Event()
         self._closed = False
         self._flusher: threading.Thread | None = None
+        self._second = -1
+        self._second_text = ""
+
+    def _timestamp(self) -> str:
+        """ISO 8601 UTC with milliseconds; the seconds part is formatted once per second."""
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._second_text}.{int((now - second) * 1000):03d}Z"
 
     def _format(self, message: str, fields: dict[str, Any]) -> str:
-        moment = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        moment = self._timestamp()
         if self.log_format == "json":
             entry = {"ts": moment, "level": "info", "logger": self.LOGGER_NAME, "message": message, **fields}
             return orjson.dumps(entry, default=str).decode()

@@ -37,17 +37,30 @@ REVALIDATE = "no-cache"  # clients and proxies may store the answer but must rev
 _IF_NONE_MATCH = b"if-none-match"
 
 
+_normalized_queries: dict[bytes, tuple[bytes, ...]] = {}
+NORMALIZED_QUERY_MEMO_SIZE = 4096
+
+
+def _normalized_query(raw: bytes) -> tuple[bytes, ...]:
+    pairs = [pair for pair in raw.split(b"&") if pair]
+    names = [pair.partition(b"=")[0] for pair in pairs]
+    if len(set(names)) == len(names):
+        pairs.sort()
+    return tuple(pairs)
+
+
 def cache_key(scope: Scope) -> CacheKey:
     """(path, query pairs). Pairs are sorted when every name is distinct, so `a=1&b=2` and `b=2&a=1`
     share an entry; with a repeated name the order matters to the route and is kept."""
     raw = scope.get("query_string") or b""
     if not raw:
         return scope["path"], ()
-    pairs = [pair for pair in raw.split(b"&") if pair]
-    names = [pair.partition(b"=")[0] for pair in pairs]
-    if len(set(names)) == len(names):
-        pairs.sort()
-    return scope["path"], tuple(pairs)
+    normalized = _normalized_queries.get(raw)
+    if normalized is None:
+        if len(_normalized_queries) >= NORMALIZED_QUERY_MEMO_SIZE:
+            _normalized_queries.clear()
+        normalized = _normalized_queries[raw] = _normalized_query(raw)
+    return scope["path"], normalized
 
 
 def etag_for(body: bytes) -> str:

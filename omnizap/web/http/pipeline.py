@@ -13,6 +13,7 @@ For each HTTP request it:
 from __future__ import annotations
 
 import logging
+import re
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -36,7 +37,9 @@ API_CSP = b"default-src 'none'; frame-ancestors 'none'"
 HSTS = b"max-age=31536000"
 METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SECRET_PARAM_MARKERS = ("token", "secret", "password", "passwd", "key", "sig", "auth", "session", "code")
+_SECRET_PARAM = re.compile("|".join(SECRET_PARAM_MARKERS), re.IGNORECASE)
 MAX_LOGGED_QUERY = 512
+ROUTE_GROUP_MEMO_SIZE = 4096
 
 
 class BodyTooLarge(ApiError):
@@ -54,14 +57,10 @@ def loggable_target(path: str, query_string: bytes) -> str:
     if not query_string:
         return path
     raw = query_string.decode("latin-1")
-    lowered = raw.lower()
-    if len(raw) <= MAX_LOGGED_QUERY and not any(marker in lowered for marker in SECRET_PARAM_MARKERS):
+    if len(raw) <= MAX_LOGGED_QUERY and not _SECRET_PARAM.search(raw):
         return f"{path}?{raw}"
     pairs = urllib.parse.parse_qsl(raw, keep_blank_values=True)
-    shown = [
-        (name, "***" if any(marker in name.lower() for marker in SECRET_PARAM_MARKERS) else value)
-        for name, value in pairs
-    ]
+    shown = [(name, "***" if _SECRET_PARAM.search(name) else value) for name, value in pairs]
     query = urllib.parse.urlencode(shown)
     if len(query) > MAX_LOGGED_QUERY:
         query = query[:MAX_LOGGED_QUERY] + "…"
@@ -95,6 +94,7 @@ class RequestPipeline:
         self.access_log = access_log
         self.route_paths = RouteGroupPaths.from_settings(settings)
         self.max_body_bytes = settings.http_max_body_bytes
+        self._route_groups: dict[str, str] = {}
         self.security_headers: list[tuple[bytes, bytes]] = [
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"strict-origin-when-cross-origin"),
@@ -159,6 +159,15 @@ class RequestPipeline:
             self._finish(scope, status, started, request_id)
             request_id_var.reset(token)
 
+    def _route_group(self, path: str) -> str:
+        """resolve_route_group, memoized: the same few paths come back all the time."""
+        group = self._route_groups.get(path)
+        if group is None:
+            if len(self._route_groups) >= ROUTE_GROUP_MEMO_SIZE:
+                self._route_groups.clear()
+            group = self._route_groups[path] = resolve_route_group(path, self.route_paths)
+        return group
+
     def _limited(self, receive: Receive) -> Receive:
         limit = self.max_body_bytes
         received = 0
@@ -191,7 +200,7 @@ class RequestPipeline:
         if status == 0:
             return  # the client went away before any answer; nothing was served
         duration_ms = (time.perf_counter() - started) * 1000.0
-        route_group = resolve_route_group(scope["path"], self.route_paths)
+        route_group = self._route_group(scope["path"])
         if self.metrics is not None:
             self.metrics.observe(
                 route_group=route_group, method=scope["method"], status=status, duration_ms=duration_ms

@@ -95,6 +95,24 @@ def _sort_rows(
     return {sort_key: [row["id"] for row in sorted(listed, key=key)] for sort_key, key in keys.items()}
 
 
+def _snapshot_fingerprint(derivation: PackDerivation, sticker_count: int) -> tuple[Any, ...]:
+    """What a snapshot row says, to 4 decimals: rows equal by this are not rewritten."""
+    signals = derivation.signals
+    scores = tuple(
+        round(float(signals[key]), 4)
+        for key in (
+            "ranking_score",
+            "pack_score",
+            "trend_score",
+            "quality_score",
+            "engagement_score",
+            "diversity_score",
+            "cohesion_score",
+        )
+    )
+    return (*scores, signals["nsfw_level"], sticker_count, derivation.tags, derivation.stamp)
+
+
 class RankingStore:
     def __init__(self, database: Database, settings: Settings, builder_name: str) -> None:
         self.database = database
@@ -105,6 +123,7 @@ class RankingStore:
         self._orders_lock = threading.Lock()
         self._facts: dict[str, tuple[str, ClassificationFacts]] = {}
         self._quality: dict[str, tuple[int, float | None]] = {}  # pack id → (version, quality base)
+        self._written: dict[str, tuple[tuple[Any, ...], dt.datetime]] = {}  # snapshot rows this process wrote
 
     @property
     def build_timeout(self) -> dt.timedelta:
@@ -270,9 +289,7 @@ class RankingStore:
             classified = repo.classified_pack_ids(connection, None) if only_classified else set()
             existing_snapshots = {row[0] for row in connection.execute(sa.select(snapshot_table.c.pack_id))}
         computed = time.perf_counter()
-        self._write_snapshots(
-            [snapshot_row(derived[row["id"]], int(row["sticker_count"]), now) for row in rows]
-        )
+        self._write_snapshots(self._snapshots_to_write(rows, derived, existing_snapshots, now))
         self._delete_snapshots(sorted(existing_snapshots - derived.keys()))
         listed = [
             row
@@ -320,6 +337,37 @@ class RankingStore:
             written - computed,
         )
         return Generation(id=generation_id, started_at=now, finished_at=finished, pack_count=len(listed))
+
+    def _snapshots_to_write(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        derived: Mapping[str, PackDerivation],
+        existing: set[str],
+        now: dt.datetime,
+    ) -> list[dict[str, Any]]:
+        """Snapshot rows that changed since this process last wrote them, or whose row is missing,
+        older than the pack's last change, or past half the freshness bound; the others stay."""
+        rewrite_before = now - dt.timedelta(milliseconds=self.settings.sticker_score_snapshot_max_age_ms) / 2
+        written: dict[str, tuple[tuple[Any, ...], dt.datetime]] = {}
+        changed = []
+        for row in rows:
+            pack_id = row["id"]
+            derivation = derived[pack_id]
+            fingerprint = _snapshot_fingerprint(derivation, int(row["sticker_count"]))
+            previous = self._written.get(pack_id)
+            if (
+                previous is not None
+                and pack_id in existing
+                and previous[0] == fingerprint
+                and previous[1] >= row["updated_at"]
+                and previous[1] >= rewrite_before
+            ):
+                written[pack_id] = previous
+                continue
+            changed.append(snapshot_row(derivation, int(row["sticker_count"]), now))
+            written[pack_id] = (fingerprint, now)
+        self._written = written
+        return changed
 
     def _write_snapshots(self, rows: list[dict[str, Any]]) -> None:
         # One single-row upsert run as executemany: compiling a 1,000-row VALUES list costs far more

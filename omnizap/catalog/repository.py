@@ -352,29 +352,28 @@ def asset_classifications(connection: Connection, asset_ids: Sequence[str]) -> d
     return found
 
 
+def _day_number(column: Any, day_starts: Sequence[dt.datetime]) -> ColumnElement[Any]:
+    """0..len-1: which of the consecutive days starting at `day_starts` the time falls in; -1 before."""
+    whens = [(column >= start, number) for number, start in reversed(list(enumerate(day_starts)))]
+    return sa.case(*whens, else_=-1)
+
+
 def listed_sticker_totals(connection: Connection, day_starts: Sequence[dt.datetime]) -> tuple[int, list[int]]:
     """Distinct stickers in listed packs, and how many of them were created on each UTC day."""
-    day_columns = [
-        sa.func.count(
-            sa.distinct(
-                sa.case(
-                    (
-                        sa.and_(
-                            asset.c.created_at >= start, asset.c.created_at < start + dt.timedelta(days=1)
-                        ),
-                        asset.c.id,
-                    ),
-                    else_=None,
-                )
-            )
-        )
-        for start in day_starts
-    ]
-    query = sa.select(sa.func.count(sa.distinct(item.c.sticker_id)), *day_columns).select_from(
-        item.join(pack, pack.c.id == item.c.pack_id).join(asset, asset.c.id == item.c.sticker_id)
+    in_listed_pack = asset.c.id.in_(
+        sa.select(item.c.sticker_id)
+        .select_from(item.join(pack, pack.c.id == item.c.pack_id))
+        .where(listed_condition())
     )
-    row = connection.execute(query.where(listed_condition())).one()
-    return int(row[0] or 0), [int(value or 0) for value in row[1:]]
+    day = _day_number(asset.c.created_at, day_starts).label("day")  # -1: before the first day
+    query = sa.select(day, sa.func.count()).where(in_listed_pack).group_by(day)
+    total = 0
+    per_day = [0] * len(day_starts)
+    for number, count in connection.execute(query):
+        total += int(count)
+        if 0 <= int(number) < len(per_day):
+            per_day[int(number)] = int(count)
+    return total, per_day
 
 
 def stickers_without_pack(connection: Connection) -> int:
@@ -388,18 +387,19 @@ def listed_interactions_per_day(
     connection: Connection, day_starts: Sequence[dt.datetime]
 ) -> list[tuple[int, int]]:
     """(opens, likes) of listed packs on each UTC day, from interaction events."""
-    columns = []
-    for start in day_starts:
-        within = sa.and_(events.c.created_at >= start, events.c.created_at < start + dt.timedelta(days=1))
-        for interaction in ("open", "like"):
-            columns.append(
-                sa.func.sum(sa.case((sa.and_(within, events.c.interaction == interaction), 1), else_=0))
-            )
+    day = _day_number(events.c.created_at, day_starts).label("day")
     query = (
-        sa.select(*columns)
+        sa.select(day, events.c.interaction, sa.func.count())
         .select_from(events.join(pack, pack.c.id == events.c.pack_id))
-        .where(events.c.created_at >= day_starts[0], listed_condition())
+        .where(
+            events.c.created_at >= day_starts[0],
+            events.c.interaction.in_(("open", "like")),
+            listed_condition(),
+        )
+        .group_by(day, events.c.interaction)
     )
-    row = connection.execute(query).one()
-    values = [int(value or 0) for value in row]
-    return [(values[2 * index], values[2 * index + 1]) for index in range(len(day_starts))]
+    counts = [[0, 0] for _ in day_starts]
+    for number, interaction, count in connection.execute(query):
+        if 0 <= int(number) < len(counts):
+            counts[int(number)][0 if interaction == "open" else 1] = int(count)
+    return [(opens, likes) for opens, likes in counts]

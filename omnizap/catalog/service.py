@@ -58,6 +58,9 @@ CREATORS_LIMIT_DEFAULT = 50
 CREATORS_LIMIT_MAX = 200
 README_TOP_PACKS = 5
 MAINTENANCE_TICK_SECONDS = 1.0
+# Scope of the marketplace's database aggregates: invalidated by pack, sticker and classification
+# changes, not by every open or like (those reach them within MARKETPLACE_GLOBAL_STATS_CACHE_SECONDS).
+AGGREGATES_SCOPE = "\x00aggregates"
 _SCORE_SORT_KEYS = {"popular": "popular", "trending": "trending", "liked": "liked", "downloads": "downloads"}
 
 
@@ -211,18 +214,19 @@ class CatalogService:
             return len(result.events)
         if pack_ids:
             self._refresh_packs(sorted(pack_ids))
-            self._cache.invalidate_packs(pack_ids)
-        elif other_changes:
-            self._cache.invalidate_lists()
+        if pack_ids or other_changes:
+            self._cache.invalidate_packs([*pack_ids, *([AGGREGATES_SCOPE] if other_changes else [])])
         return len(result.events)
 
     def _affected_packs(self, connection: Any, events: Sequence[OutboxEvent]) -> tuple[set[str], bool]:
-        """Pack ids the events concern, and whether any event concerns something else."""
+        """Pack ids the events concern, and whether any event is more than an interaction."""
         pack_ids: set[str] = set()
         asset_ids: list[str] = []
         other = False
         now = utcnow()
         for event in events:
+            if event.event_type != ENGAGEMENT_RECORDED:
+                other = True
             if event.aggregate_type == "sticker_pack":
                 pack_ids.add(event.aggregate_id)
                 if event.event_type == ENGAGEMENT_RECORDED:
@@ -232,13 +236,10 @@ class CatalogService:
             elif event.event_type == STICKER_CLASSIFIED:
                 asset_ids.append((event.payload or {}).get("asset_id") or event.aggregate_id)
                 self._pack_change_at = now
-            else:
-                other = True  # e.g. STICKER_ASSET_CREATED: marketplace counts change
             if event.event_type == PACK_UPDATED and event.payload and event.payload.get("pack_id"):
                 pack_ids.add(str(event.payload["pack_id"]))
         if asset_ids:
             pack_ids |= repo.packs_holding_assets(connection, asset_ids)
-            other = True
         return pack_ids, other
 
     def _ranking_due(self) -> dt.timedelta | None:
@@ -766,10 +767,9 @@ class CatalogService:
         now = utcnow()
         today = dt.datetime(now.year, now.month, now.day, tzinfo=dt.UTC)
         day_starts = [today - dt.timedelta(days=offset) for offset in range(6, -1, -1)]
-        with self.database.read() as connection:
-            sticker_total, stickers_per_day = repo.listed_sticker_totals(connection, day_starts)
-            orphans = repo.stickers_without_pack(connection)
-            interactions = repo.listed_interactions_per_day(connection, day_starts)
+        sticker_total, stickers_per_day, orphans, interactions = self._cache.get_or_compute(
+            ("marketplace-aggregates", today), ttl, lambda: (self._aggregates(day_starts), AGGREGATES_SCOPE)
+        )
         packs_per_day = [0] * len(day_starts)
         for record in index.records.values():
             if record.created_at >= day_starts[0]:
@@ -799,6 +799,13 @@ class CatalogService:
             "updated_at": iso(now),
             "cache_seconds": ttl,
         }
+
+    def _aggregates(self, day_starts: list[dt.datetime]) -> tuple[int, list[int], int, list[tuple[int, int]]]:
+        with self.database.read() as connection:
+            sticker_total, stickers_per_day = repo.listed_sticker_totals(connection, day_starts)
+            orphans = repo.stickers_without_pack(connection)
+            interactions = repo.listed_interactions_per_day(connection, day_starts)
+        return sticker_total, stickers_per_day, orphans, interactions
 
     # --- readme -----------------------------------------------------------------------------------
     def readme_summary(self) -> dict[str, Any]:

@@ -146,6 +146,32 @@ def test_serve_aggregates_metrics_over_workers_and_stops_on_sigterm(server: Simp
                 pytest.fail("only one worker process ever answered")
 
     assert _stats_requests_counted(server.port) == sent
+
+    # Several answers on one keep-alive connection (each written in one piece by the server):
+    # bodies, a HEAD, a 304 and an error all arrive whole and in order.
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.request("GET", "/api/sticker-packs/stats")
+        first = connection.getresponse()
+        body, etag = first.read(), first.getheader("ETag")
+        assert first.status == 200 and body and etag
+        connection.request("HEAD", "/api/sticker-packs/stats")
+        head = connection.getresponse()
+        assert (
+            head.status == 200 and head.read() == b"" and head.getheader("Content-Length") == str(len(body))
+        )
+        connection.request("GET", "/api/sticker-packs/stats", headers={"If-None-Match": etag})
+        cached = connection.getresponse()
+        assert cached.status == 304 and cached.read() == b""
+        connection.request("GET", "/api/no-such-route")
+        missing = connection.getresponse()
+        assert missing.status == 404 and b"NOT_FOUND" in missing.read()
+        connection.request("GET", "/sitemap.xml")
+        sitemap = connection.getresponse()
+        assert sitemap.status == 200 and sitemap.read().rstrip().endswith(b"</urlset>")
+    finally:
+        connection.close()
+    sent += 1  # of those, only the first is a catalog_api_public GET answered 2xx
     # A scrape is answered by one worker but counts the other's requests too: ask several times.
     assert {_stats_requests_counted(server.port) for _ in range(6)} == {sent}
 

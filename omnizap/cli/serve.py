@@ -124,6 +124,7 @@ def serve(app: AppContext, host: str | None, port: int | None, workers: int | No
     import uvicorn
 
     from omnizap.platform.logging import configure_logging
+    from omnizap.web.http.protocol import CoalescingHttpToolsProtocol
 
     configure_logging(settings)
     config = uvicorn.Config(
@@ -133,7 +134,7 @@ def serve(app: AppContext, host: str | None, port: int | None, workers: int | No
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http=CoalescingHttpToolsProtocol,  # httptools, one socket write per answer
         lifespan="on",
         log_config=None,  # our handler (LOG_FORMAT) formats uvicorn's messages too
         access_log=False,  # one access line per request comes from the app, with its request id

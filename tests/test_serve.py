@@ -99,14 +99,15 @@ def _recording_processes(metrics_dir: Path) -> set[str]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[SimpleNamespace]:
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SimpleNamespace]:
+    workers = getattr(request, "param", 2)
     env = _env(tmp_path)
     subprocess.run([*_omnizap(), "migrate"], env=env, check=True, capture_output=True, timeout=120)
     port = _free_port()
     stdout_path, stderr_path = tmp_path / "stdout.log", tmp_path / "stderr.log"
     with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
         process = subprocess.Popen(
-            [*_omnizap(), "serve", "--workers", "2", "--port", str(port), "--host", "127.0.0.1"],
+            [*_omnizap(), "serve", "--workers", str(workers), "--port", str(port), "--host", "127.0.0.1"],
             env=env,
             stdout=stdout,
             stderr=stderr,
@@ -183,6 +184,16 @@ def test_serve_aggregates_metrics_over_workers_and_stops_on_sigterm(server: Simp
     assert exit_code == 0
     log = server.stderr.read_text()
     assert log.count("Application shutdown complete") == 2  # each worker ran its lifespan shutdown
+
+
+@pytest.mark.parametrize("server", [1], indirect=True)
+def test_serve_with_one_worker_process(server: SimpleNamespace):
+    for _ in range(3):
+        assert _get(server.port, "/api/sticker-packs/stats")[0] == 200
+    assert _stats_requests_counted(server.port) == 3
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=SHUTDOWN_DEADLINE_SECONDS) == 0
+    assert "Application shutdown complete" in server.stderr.read_text()
 
 
 def test_serve_refuses_an_unmigrated_database(tmp_path: Path):

@@ -10,6 +10,7 @@ worker's shutdown and exits 0.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -50,10 +51,16 @@ def _check_database(app: AppContext) -> None:
     database.dispose()  # workers open their own connections
 
 
-def _metrics_dir(settings: Settings, port: int) -> Path:
-    from omnizap.platform.metrics.exposition import prepare_multiprocess_dir
-
+def _share_metrics(settings: Settings, port: int) -> Path:
+    """Point PROMETHEUS_MULTIPROC_DIR at an emptied folder. The variable is set before anything in
+    this process imports prometheus_client, which picks its value store once, at import: with one
+    worker the app runs in this very process."""
     chosen = settings.prometheus_multiproc_dir or Path(tempfile.gettempdir()) / f"omnizap-metrics-{port}"
+    os.environ[MULTIPROC_ENV] = str(chosen)
+    from omnizap.platform.metrics.exposition import prepare_multiprocess_dir, values_are_shared
+
+    if not values_are_shared():
+        fail("internal error: prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR was set")
     return prepare_multiprocess_dir(chosen)
 
 
@@ -116,10 +123,9 @@ def serve(app: AppContext, host: str | None, port: int | None, workers: int | No
     workers = workers or settings.http_workers or default_workers()
     _check_database(app)
 
-    # Before anything imports prometheus_client: the workers (and, with one worker, this process)
-    # pick the variable up and keep their values in files that every scrape adds up.
-    metrics_dir = _metrics_dir(settings, port)
-    os.environ[MULTIPROC_ENV] = str(metrics_dir)
+    # The workers (and, with one worker, this process) keep their values in files there, and
+    # every scrape adds them up.
+    metrics_dir = _share_metrics(settings, port)
 
     import uvicorn
 
@@ -155,6 +161,10 @@ def serve(app: AppContext, host: str | None, port: int | None, workers: int | No
     if workers > 1:
         started = _run_workers(config, [config.bind_socket()], metrics_dir)
     else:
+        # uvicorn re-raises the stop signal after a graceful shutdown, with the handlers that were in
+        # place before it started; these make that a normal exit (0), as with several workers.
+        for stop_signal in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(stop_signal, lambda _signum, _frame: None)
         server = uvicorn.Server(config)
         server.run()
         started = server.started

@@ -126,7 +126,8 @@ def _progress() -> Iterator[ProgressCallback]:
         TimeRemainingColumn(),
     )
     console = Console(stderr=True)
-    with Progress(*columns, console=console, transient=True) as progress:
+    # Not a terminal (CI logs, pipes): no bar at all, the summary says everything.
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         tasks: dict[str, TaskID] = {}
 
         def update(phase: str, done: int, total: int) -> None:
@@ -158,7 +159,7 @@ def _print_summary(report: SeedReport, as_json: bool) -> None:
     lines += [
         f"  packs       {report.packs_written:,}: public {by_visibility['public']:,}, unlisted "
         f"{by_visibility['unlisted']:,}, private {by_visibility['private']:,}; {report.animated_packs:,} "
-        f"animated, {report.complete_packs:,} full",
+        f"animated, {report.complete_packs:,} complete ({report.complete_size} stickers)",
         f"  stickers    {summary['stickers']:,} distinct ({report.stickers_created:,} new, "
         f"{report.stickers_reused:,} already stored), {report.pack_items:,} pack items",
         f"  owners      {summary['owners']:,}",

@@ -89,7 +89,8 @@ class SeedReport:
     reference_time: dt.datetime  # "now" of the run: pack ages and event windows count back from it
     packs_by_visibility: collections.Counter[str] = field(default_factory=collections.Counter)
     animated_packs: int = 0
-    complete_packs: int = 0
+    complete_packs: int = 0  # holding the most a pack may (STICKER_PACK_MAX_ITEMS, 30 by default)
+    complete_size: int = 30
     pack_items: int = 0
     owners: set[str] = field(default_factory=set)
     stickers_created: int = 0
@@ -117,6 +118,7 @@ class SeedReport:
             },
             "animated_packs": self.animated_packs,
             "complete_packs": self.complete_packs,
+            "complete_size": self.complete_size,
             "pack_items": self.pack_items,
             "owners": len(self.owners),
             "stickers": self.stickers_created + self.stickers_reused,
@@ -239,16 +241,23 @@ class DemoSeeder:
         plan = self.plan(options)
         self._check_owner_room(plan)
         now = utcnow()
-        report = SeedReport(seed=options.seed, packs_planned=len(plan.packs), reference_time=now)
+        report = SeedReport(
+            seed=options.seed,
+            packs_planned=len(plan.packs),
+            reference_time=now,
+            complete_size=self.packs.max_items,
+        )
+        packs_started: float | None = None
         try:
             pools = self._sticker_pool(plan, options.jobs, report, now)
-            report.sticker_seconds = time.perf_counter() - started
             packs_started = time.perf_counter()
             self._write_packs(plan, pools, options.batch_size, report, now)
-            report.pack_seconds = time.perf_counter() - packs_started
         except KeyboardInterrupt:
             report.interrupted = True
-        report.elapsed_seconds = time.perf_counter() - started
+        finished = time.perf_counter()
+        report.sticker_seconds = (packs_started or finished) - started
+        report.pack_seconds = finished - packs_started if packs_started is not None else 0.0
+        report.elapsed_seconds = finished - started
         return report
 
     # --- step 1: stickers ---------------------------------------------------------------------------

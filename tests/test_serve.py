@@ -5,6 +5,7 @@ refused with a message that says what to do."""
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import shutil
 import signal
@@ -53,10 +54,12 @@ def _env(folder: Path) -> dict[str, str]:
     return env
 
 
-def _get(port: int, path: str, timeout: float = 10) -> tuple[int, bytes]:
+def _get(
+    port: int, path: str, timeout: float = 10, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        connection.request("GET", path)
+        connection.request("GET", path, headers=headers or {})
         response = connection.getresponse()
         return response.status, response.read()
     finally:
@@ -100,8 +103,9 @@ def _recording_processes(metrics_dir: Path) -> set[str]:
 
 @pytest.fixture
 def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SimpleNamespace]:
-    workers = getattr(request, "param", 2)
-    env = _env(tmp_path)
+    options = getattr(request, "param", {})
+    workers = options.get("workers", 2)
+    env = {**_env(tmp_path), **options.get("env", {})}
     subprocess.run([*_omnizap(), "migrate"], env=env, check=True, capture_output=True, timeout=120)
     port = _free_port()
     stdout_path, stderr_path = tmp_path / "stdout.log", tmp_path / "stderr.log"
@@ -127,6 +131,12 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SimpleNam
             process.wait(timeout=30)
 
 
+def _access_lines(stderr: Path) -> list[dict[str, object]]:
+    lines = [json.loads(line) for line in stderr.read_text().splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("logger") == "omnizap.access"]
+
+
+@pytest.mark.parametrize("server", [{"env": {"FORWARDED_ALLOW_IPS": "192.0.2.1"}}], indirect=True)
 def test_serve_aggregates_metrics_over_workers_and_stops_on_sigterm(server: SimpleNamespace):
     assert f"http://127.0.0.1:{server.port}" in server.stdout.read_text()
 
@@ -147,6 +157,12 @@ def test_serve_aggregates_metrics_over_workers_and_stops_on_sigterm(server: Simp
                 pytest.fail("only one worker process ever answered")
 
     assert _stats_requests_counted(server.port) == sent
+    assert (
+        _get(server.port, "/healthz", headers={"X-Forwarded-For": "203.0.113.9", "X-Request-Id": "spoofed"})[
+            0
+        ]
+        == 200
+    )
 
     # Several answers on one keep-alive connection (each written in one piece by the server):
     # bodies, a HEAD, a 304 and an error all arrive whole and in order.
@@ -184,16 +200,24 @@ def test_serve_aggregates_metrics_over_workers_and_stops_on_sigterm(server: Simp
     assert exit_code == 0
     log = server.stderr.read_text()
     assert log.count("Application shutdown complete") == 2  # each worker ran its lifespan shutdown
+    # 127.0.0.1 is not a trusted proxy here: X-Forwarded-For is not believed.
+    (spoofed,) = [line for line in _access_lines(server.stderr) if line["request_id"] == "spoofed"]
+    assert spoofed["client"] == "127.0.0.1"
 
 
-@pytest.mark.parametrize("server", [1], indirect=True)
+@pytest.mark.parametrize("server", [{"workers": 1}], indirect=True)
 def test_serve_with_one_worker_process(server: SimpleNamespace):
     for _ in range(3):
         assert _get(server.port, "/api/sticker-packs/stats")[0] == 200
     assert _stats_requests_counted(server.port) == 3
+    forwarded = {"X-Forwarded-For": "203.0.113.9", "X-Request-Id": "via-proxy"}
+    assert _get(server.port, "/healthz", headers=forwarded)[0] == 200
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=SHUTDOWN_DEADLINE_SECONDS) == 0
     assert "Application shutdown complete" in server.stderr.read_text()
+    # The connection comes from 127.0.0.1, a trusted proxy by default (FORWARDED_ALLOW_IPS).
+    (line,) = [line for line in _access_lines(server.stderr) if line["request_id"] == "via-proxy"]
+    assert line["client"] == "203.0.113.9" and line["path"] == "/healthz" and line["status"] == 200
 
 
 def test_serve_refuses_an_unmigrated_database(tmp_path: Path):

@@ -72,11 +72,16 @@ def _access_log(settings: Settings, stream: IO[str] | None) -> AccessLog | None:
 
 
 def create_app(
-    runtime: Runtime, *, close_runtime_on_shutdown: bool = False, access_log_stream: IO[str] | None = None
+    runtime: Runtime,
+    *,
+    close_runtime_on_shutdown: bool = False,
+    access_log_stream: IO[str] | None = None,
+    freeze_gc_after_start: bool = False,
 ) -> FastAPI:
     """The app for `runtime`. Its lifespan starts and stops the catalog service.
 
-    Access lines go to `access_log_stream` (default: stderr at the time of writing)."""
+    Access lines go to `access_log_stream` (default: stderr at the time of writing).
+    `freeze_gc_after_start` is for server processes that hold one app for their whole life."""
     settings = runtime.settings
     catalog = CatalogService(runtime.database, settings)
     access_log = _access_log(settings, access_log_stream)
@@ -84,9 +89,10 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(catalog.start)
-        # The catalog's index is ~100k long-lived objects; without this, a full garbage collection
-        # walks them all (a pause of 100 ms and more) whenever enough new objects have survived.
-        gc.freeze()
+        if freeze_gc_after_start:
+            # The catalog's index is ~100k long-lived objects; without this, a full garbage
+            # collection walks them all (a pause of 100 ms and more) now and then.
+            gc.freeze()
         try:
             yield
         finally:
@@ -149,4 +155,4 @@ def create_server_app() -> FastAPI:
     process's logging, its own Runtime (closed at shutdown)."""
     settings = get_settings()
     configure_logging(settings)
-    return create_app(Runtime(settings), close_runtime_on_shutdown=True)
+    return create_app(Runtime(settings), close_runtime_on_shutdown=True, freeze_gc_after_start=True)

@@ -143,6 +143,19 @@ def test_cache_scopes_ttl_and_lru():
     assert cache.sequence > before
 
 
+def test_independent_scopes_survive_global_invalidations():
+    cache = ReadCache(max_entries=10, independent_scopes=["agg"])
+    counter = iter(range(100))
+    assert cache.get_or_compute("aggregates", 60, lambda: (next(counter), "agg")) == 0
+    assert cache.get_or_compute("list", 60, lambda: (next(counter), None)) == 1
+    cache.invalidate_all()
+    cache.invalidate_packs(["some-pack"])
+    assert cache.get_or_compute("aggregates", 60, lambda: (next(counter), "agg")) == 0
+    assert cache.get_or_compute("list", 60, lambda: (next(counter), None)) == 2
+    cache.invalidate_packs(["agg"])
+    assert cache.get_or_compute("aggregates", 60, lambda: (next(counter), "agg")) == 3
+
+
 def test_concurrent_misses_compute_once():
     cache = ReadCache(max_entries=10)
     started, release = threading.Event(), threading.Event()

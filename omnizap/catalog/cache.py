@@ -43,8 +43,17 @@ class _Flight:
 
 
 class ReadCache:
-    def __init__(self, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        max_entries: int,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        independent_scopes: Iterable[str] = (),
+    ) -> None:
+        """`independent_scopes`: pack-style scopes that `invalidate_all` leaves alone (only an
+        explicit `invalidate_packs([scope])` or their TTL ends their entries)."""
         self.max_entries = max_entries
+        self._independent = frozenset(independent_scopes)
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
@@ -61,8 +70,12 @@ class ReadCache:
         with self._lock:
             self.sequence += 1
             self._global_at = self.sequence
-            self._pack_at.clear()
-            self._entries.clear()
+            kept = {scope: self._pack_at[scope] for scope in self._independent if scope in self._pack_at}
+            self._pack_at = kept
+            for key in [
+                key for key, entry in self._entries.items() if entry.scope_pack not in self._independent
+            ]:
+                del self._entries[key]
             return self.sequence
 
     def invalidate_packs(self, pack_ids: Iterable[str]) -> int:
@@ -73,7 +86,7 @@ class ReadCache:
             for pack_id in pack_ids:
                 self._pack_at[pack_id] = self.sequence
             if len(self._pack_at) > MAX_TRACKED_PACKS:  # bound memory: one global step instead
-                self._pack_at.clear()
+                self._pack_at = {scope: self.sequence for scope in self._independent}
                 self._global_at = self.sequence
             return self.sequence
 
@@ -85,7 +98,11 @@ class ReadCache:
 
     # --- reads ----------------------------------------------------------------------------------
     def _valid(self, entry: _Entry, now: float) -> bool:
-        if entry.expires_at <= now or self._global_at > entry.started_at:
+        if entry.expires_at <= now:
+            return False
+        if entry.scope_pack in self._independent:
+            return self._pack_at.get(entry.scope_pack, 0) <= entry.started_at
+        if self._global_at > entry.started_at:
             return False
         if entry.scope_pack is None:
             return self._lists_at <= entry.started_at

@@ -81,7 +81,9 @@ class CatalogService:
         retention = settings.sticker_catalog_ranking_retention_seconds
         url = database.url.render_as_string(hide_password=False)
         self.cursors = CursorCodec(cursor_key(settings.sticker_catalog_cursor_secret, url), retention)
-        self._cache = ReadCache(settings.sticker_catalog_cache_max_entries)
+        self._cache = ReadCache(
+            settings.sticker_catalog_cache_max_entries, independent_scopes=[AGGREGATES_SCOPE]
+        )
         self._tail = OutboxTail(settings.sticker_catalog_outbox_gap_seconds)
         self._index: CatalogIndex | None = None
         self._index_lock = threading.RLock()  # serializes index writers; readers never take it
@@ -208,6 +210,7 @@ class CatalogService:
             pack_ids, other_changes = self._affected_packs(connection, result.events)
         if result.overflow:
             self._reload_index()
+            self._cache.invalidate_packs([AGGREGATES_SCOPE])
             return len(result.events)
         if latest is not None and (self._latest is None or latest.id > self._latest.id):
             self._adopt(latest)

@@ -66,6 +66,7 @@ class PackRecord:
     publisher_key: str
     created_key: tuple[int, str]
     live: PackDerivation | None  # set when the snapshot could not be trusted
+    source: tuple[Any, ...]  # what the record was built from; equal source, equal record
 
 
 def snapshot_is_fresh(
@@ -75,6 +76,20 @@ def snapshot_is_fresh(
         return False
     refreshed = snapshot.get("refreshed_at")
     return refreshed is not None and refreshed >= updated_at and refreshed >= now - max_age
+
+
+def _source(
+    row: Mapping[str, Any], counters: Mapping[str, Any] | None, snapshot: Mapping[str, Any] | None
+) -> tuple[Any, ...]:
+    counts = counters or {}
+    return (
+        tuple(row.values()),
+        counts.get("open_count"),
+        counts.get("like_count"),
+        counts.get("dislike_count"),
+        counts.get("updated_at"),
+        None if snapshot is None else snapshot.get("refreshed_at"),
+    )
 
 
 def _record(
@@ -104,6 +119,7 @@ def _record(
         pack_score = float(snapshot["pack_score"])
         trend = float(snapshot["trend_score"])
         ranking = float(snapshot["ranking_score"])
+    source = _source(row, counters, snapshot)
     counters = counters or {}
     likes = int(counters.get("like_count") or 0)
     trending = trend >= TRENDING_THRESHOLD
@@ -141,6 +157,7 @@ def _record(
         publisher_key=fold(row["publisher"]).strip(),
         created_key=(microseconds(row["created_at"]), row["id"]),
         live=live,
+        source=source,
     )
 
 
@@ -152,8 +169,12 @@ def load_records(
     derive_settings: DeriveSettings,
     snapshot_max_age: dt.timedelta,
     now: dt.datetime,
+    previous: Mapping[str, PackRecord] | None = None,
 ) -> dict[str, PackRecord]:
-    """Records of the listed packs among `pack_ids` (None: all of them), in a handful of queries."""
+    """Records of the listed packs among `pack_ids` (None: all of them), in a handful of queries.
+
+    A record of `previous` built from the same rows (and a still fresh snapshot) is reused as is.
+    """
     rows = repo.catalog_pack_rows(connection, pack_ids, listed_only=True, only_classified=only_classified)
     if not rows:
         return {}
@@ -166,10 +187,16 @@ def load_records(
         if not snapshot_is_fresh(snapshots.get(row["id"]), row["updated_at"], now, snapshot_max_age)
     ]
     live = derive(connection, stale, derive_settings, now, everything=False) if stale else {}
-    return {
-        row["id"]: _record(row, counters.get(row["id"]), snapshots.get(row["id"]), live.get(row["id"]))
-        for row in rows
-    }
+    records: dict[str, PackRecord] = {}
+    for row in rows:
+        pack_id = row["id"]
+        known = previous.get(pack_id) if previous is not None and pack_id not in live else None
+        source = _source(row, counters.get(pack_id), snapshots.get(pack_id))
+        if known is not None and known.live is None and known.source == source:
+            records[pack_id] = known
+            continue
+        records[pack_id] = _record(row, counters.get(pack_id), snapshots.get(pack_id), live.get(pack_id))
+    return records
 
 
 def query_matcher(query: ListQuery) -> Callable[[PackRecord], bool]:

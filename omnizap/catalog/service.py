@@ -291,6 +291,7 @@ class CatalogService:
                 self._reload_index()
 
     def _load(self, pack_ids: Sequence[str] | None) -> dict[str, PackRecord]:
+        previous = self._index.records if self._index is not None else None
         with self.database.read() as connection:
             return load_records(
                 connection,
@@ -299,6 +300,7 @@ class CatalogService:
                 derive_settings=self.derive_settings,
                 snapshot_max_age=self._snapshot_max_age,
                 now=utcnow(),
+                previous=previous,
             )
 
     def _reload_index(self) -> None:

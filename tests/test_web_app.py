@@ -549,3 +549,33 @@ def test_openapi_documents_the_catalog(site: SimpleNamespace):
     assert all(parameter.get("description") for parameter in listing["parameters"])
     assert "example" in listing["responses"]["200"]["content"]["application/json"]
     assert f"{API}/{{packKey}}" in spec["paths"] and f"{API}/stats" in spec["paths"]
+
+
+def test_a_configured_api_base_path_moves_every_api_route(db: Database, tmp_path: Path):
+    settings = make_settings(
+        db.url.render_as_string(hide_password=False), tmp_path, sticker_api_base_path="/v2/packs"
+    )
+    runtime = Runtime(settings)
+    packs = seed(runtime)
+    try:
+        with TestClient(create_app(runtime)) as client:
+            listing = client.get("/v2/packs")
+            detail = client.get(f"/v2/packs/{packs['sunny'].pack_key}")
+            missing = client.get("/v2/packs/a/b/c")
+            old = client.get(API)
+            metrics = client.get("/metrics").text
+    finally:
+        runtime.close()
+    assert listing.status_code == 200 and listing.json()["data"]
+    assert listing.headers["x-robots-tag"] == "noindex, nofollow" and listing.headers["etag"]
+    assert detail.status_code == 200
+    assert missing.status_code == 404 and error_of(missing)["code"] == "NOT_FOUND"
+    assert missing.headers["x-robots-tag"] == "noindex, nofollow"
+    assert old.status_code == 404
+    groups = {
+        sample.labels["route_group"]
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if sample.name == "omnizap_http_requests_total"
+    }
+    assert "catalog_api_public" in groups

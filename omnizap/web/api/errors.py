@@ -124,9 +124,10 @@ def response_for_domain_error(error: StickerPackError) -> Response:
 def _path_kind(request: Request) -> str:
     """'api', 'web' or 'other': which 404 body a path gets."""
     path = request.url.path
-    if path == "/api" or path.startswith("/api/"):
-        return "api"
     runtime = getattr(request.app.state, "runtime", None)
+    api_base = "/" + (runtime.settings.sticker_api_base_path.strip("/") if runtime else "api/sticker-packs")
+    if path in ("/api", api_base) or path.startswith(("/api/", api_base + "/")):
+        return "api"
     web_path = "/" + (runtime.settings.sticker_web_path.strip("/") if runtime else "stickers")
     if path == web_path or path.startswith(web_path + "/"):
         return "web"

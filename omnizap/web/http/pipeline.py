@@ -95,6 +95,9 @@ class RequestPipeline:
         self.route_paths = RouteGroupPaths.from_settings(settings)
         self.max_body_bytes = settings.http_max_body_bytes
         self._route_groups: dict[str, str] = {}
+        api_base = self.route_paths.api_base_path
+        self.api_paths = ("/api", api_base)
+        self.api_prefixes = ("/api/", api_base + "/")
         self.security_headers: list[tuple[bytes, bytes]] = [
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"strict-origin-when-cross-origin"),
@@ -111,7 +114,7 @@ class RequestPipeline:
         request_id = request_id_from_headers(scope.get("headers") or ())
         token = request_id_var.set(request_id)
         path: str = scope["path"]
-        is_api = path.startswith("/api/") or path == "/api"
+        is_api = path.startswith(self.api_prefixes) or path in self.api_paths
         request_id_header = (b"x-request-id", request_id.encode("ascii"))
         status = 0
 

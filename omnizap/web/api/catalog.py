@@ -160,8 +160,8 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
         q: str | None = Query(None, description=Q_DESCRIPTION, examples=["cats"]),
         sort: str | None = Query(
             None,
-            description="`popular` (default ranking), `trending`, `recent` (alias `new`), `likes` "
-            "(alias `liked`), `downloads`. See docs/catalog.md.",
+            description="`popular` (default: ranking score), `trending`, `new` (alias `recent`), `liked` "
+            "(aliases `likes`, `comments`), `downloads`. See docs/catalog.md.",
             examples=["popular"],
         ),
         categories: str | None = Query(
@@ -176,7 +176,9 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
             examples=["em_alta"],
         ),
         nsfw: str | None = Query(
-            None, description="`safe` (default) hides sensitive packs; see docs/catalog.md for the values."
+            None,
+            description="The most sensitive level of pack to include: `safe` (default), `suggestive` or "
+            "`explicit`.",
         ),
         limit: str | None = Query(None, description=LIMIT_DESCRIPTION, examples=["24"]),
         offset: str | None = Query(None, description="Offset into the ranking (use `cursor` to page on)."),

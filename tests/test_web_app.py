@@ -296,8 +296,12 @@ def test_security_headers_on_api_pages_and_files(site: SimpleNamespace):
     assert "frame-ancestors 'none'" in static.headers["content-security-policy"]
     docs = site.client.get("/api-docs")
     assert docs.status_code == 200
-    assert "'sha256-" in docs.headers["content-security-policy"]
+    assert "script-src 'self'" in docs.headers["content-security-policy"]
     assert "unsafe-inline" not in docs.headers["content-security-policy"]
+    assert "https://" not in docs.text  # the UI's files are served here, not by a CDN
+    for asset in re.findall(r'(?:src|href)="(/api-docs/assets/[^"]+)"', docs.text):
+        assert site.client.get(asset).status_code == 200, asset
+    assert site.client.get("/api-docs/assets/../../etc/passwd").status_code == 404
 
 
 def test_hsts_only_for_an_https_origin(db: Database, tmp_path: Path):

@@ -226,3 +226,17 @@ def test_keyboard_users_can_skip_to_content(site: SimpleNamespace, page: Any):
     page.keyboard.press("Tab")
     focused = page.evaluate("document.activeElement.textContent.trim()")
     assert focused == "Skip to content"
+
+
+def test_api_docs_render_from_local_files_only(site: SimpleNamespace, page: Any):
+    """Swagger UI comes from the installed wheel: every request stays on this server, none is blocked."""
+    from playwright.sync_api import expect
+
+    foreign: list[str] = []
+    page.on(
+        "request", lambda request: None if request.url.startswith(site.url) else foreign.append(request.url)
+    )
+    page.goto(site.url + "/api-docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("OmniZap")
+    expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    assert foreign == []

@@ -5,23 +5,22 @@
   reason otherwise, for readiness probes and load balancers.
 - METRICS_PATH (`/metrics`): Prometheus text, aggregated over worker processes under `omnizap serve`,
   with queue depths counted in the database at scrape time.
-- `/api-docs`: Swagger UI for `/api-docs/openapi.json`, under a CSP that allows only its own
-  script (by hash) and the UI's files.
+- `/api-docs`: Swagger UI for `/api-docs/openapi.json`. The UI's files come from the
+  `fastapi-offline` wheel (Swagger UI 5, which reads OpenAPI 3.1) and are served here: nothing loads
+  from a CDN, so the page works on a closed network, under a CSP allowing this server's scripts only.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
-import hashlib
+import html
+import importlib.resources
 import logging
-import re
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import Response
 
 from omnizap.platform.db import Database
@@ -33,8 +32,14 @@ logger = logging.getLogger(__name__)
 DOCS_PATH = "/api-docs"
 OPENAPI_PATH = "/api-docs/openapi.json"
 NO_STORE = {"Cache-Control": "no-store"}
-SWAGGER_ORIGIN = "https://cdn.jsdelivr.net"
-SWAGGER_ICON_ORIGIN = "https://fastapi.tiangolo.com"
+DOCS_ASSETS_PATH = DOCS_PATH + "/assets"
+# The files of the vendored Swagger UI the page needs, with their content types.
+DOCS_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "favicon.png": "image/png",
+}
+DOCS_ASSET_CACHE = "public, max-age=86400"  # not versioned by URL, so not immutable
 
 
 def _json(value: object, status: int = 200) -> Response:
@@ -61,26 +66,59 @@ def readiness(database: Database) -> tuple[bool, str]:
     )
 
 
-@functools.cache
-def _docs_page(title: str) -> tuple[bytes, str]:
-    """Swagger UI's HTML and a CSP that allows its inline bootstrap script by hash only."""
-    html = get_swagger_ui_html(openapi_url=OPENAPI_PATH, title=title).body
-    text = bytes(html).decode()
-    hashes = [
-        "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
-        for script in re.findall(r"<script>(.*?)</script>", text, flags=re.S)
+# Our own page around the vendored UI: no inline script or style, so the CSP needs no hashes.
+DOCS_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<link rel="stylesheet" href="{assets}/swagger-ui.css">
+<link rel="icon" href="{assets}/favicon.png">
+</head>
+<body>
+<div id="swagger-ui" data-openapi-url="{openapi}"></div>
+<script src="{assets}/swagger-ui-bundle.js"></script>
+<script src="{assets}/init.js"></script>
+</body>
+</html>
+"""
+DOCS_INIT_SCRIPT = b"""window.addEventListener("load", function () {
+  var root = document.getElementById("swagger-ui");
+  window.ui = SwaggerUIBundle({
+    url: root.getAttribute("data-openapi-url"),
+    dom_id: "#swagger-ui",
+    deepLinking: true,
+    presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset],
+    layout: "BaseLayout",
+  });
+});
+"""
+DOCS_CSP = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
     ]
-    csp = "; ".join(
-        [
-            "default-src 'none'",
-            f"script-src {SWAGGER_ORIGIN} {' '.join(hashes)}",
-            f"style-src {SWAGGER_ORIGIN}",
-            f"img-src 'self' data: {SWAGGER_ICON_ORIGIN}",
-            "connect-src 'self'",
-            "frame-ancestors 'none'",
-        ]
-    )
-    return text.encode(), csp
+)
+
+
+@functools.cache
+def _docs_page(title: str) -> bytes:
+    return DOCS_PAGE.format(title=html.escape(title), assets=DOCS_ASSETS_PATH, openapi=OPENAPI_PATH).encode()
+
+
+@functools.cache
+def _docs_asset(name: str) -> bytes | None:
+    """A file of the vendored Swagger UI (or our bootstrap script), read once; None for other names."""
+    if name == "init.js":
+        return DOCS_INIT_SCRIPT
+    if name not in DOCS_ASSETS:
+        return None
+    return (importlib.resources.files("fastapi_offline") / "static" / name).read_bytes()
 
 
 def _add_get_and_head(router: APIRouter, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
@@ -134,11 +172,18 @@ def build_operations_router(*, metrics_path: str | None, title: str) -> APIRoute
 
     @router.get(DOCS_PATH, include_in_schema=False)
     async def api_docs() -> Response:
-        body, csp = _docs_page(title)
         return Response(
-            body,
+            _docs_page(title),
             media_type="text/html; charset=utf-8",
-            headers={"Content-Security-Policy": csp, "Cache-Control": "no-cache"},
+            headers={"Content-Security-Policy": DOCS_CSP, "Cache-Control": "no-cache"},
         )
+
+    @router.get(DOCS_ASSETS_PATH + "/{name}", include_in_schema=False)
+    async def api_docs_asset(name: str) -> Response:
+        body = _docs_asset(name)
+        if body is None:
+            return Response("Not Found", status_code=404, media_type="text/plain")
+        media_type = DOCS_ASSETS.get(name, "text/javascript; charset=utf-8")
+        return Response(body, media_type=media_type, headers={"Cache-Control": DOCS_ASSET_CACHE})
 
     return router

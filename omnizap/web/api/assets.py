@@ -18,6 +18,7 @@ from fastapi.responses import Response
 
 from omnizap.delivery import (
     IMMUTABLE_CACHE_CONTROL,
+    PREVIEW_SIZES,
     StickerDelivery,
     WhatsAppDownloads,
     etag_matches,
@@ -29,6 +30,13 @@ DEFAULT_API_BASE = "/api/sticker-packs"
 NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 # The download URL does not name a version: caches may keep the zip but must revalidate (cheap 304).
 DOWNLOAD_CACHE_CONTROL = "public, no-cache"
+PREVIEW_SIZE_PARAMETER = {
+    "name": "size",
+    "in": "query",
+    "required": False,
+    "description": f"Preview side in pixels, one of {PREVIEW_SIZES} (absent: the 512 px sticker).",
+    "schema": {"type": "integer", "enum": list(PREVIEW_SIZES)},
+}
 _STATE_LOCK = threading.Lock()
 T = TypeVar("T")
 
@@ -95,19 +103,37 @@ def download_whatsapp(request: Request, pack_key: str) -> Response:
 def build_router(api_base: str = DEFAULT_API_BASE) -> APIRouter:
     """The delivery routes under `api_base` (STICKER_API_BASE_PATH)."""
     base = "/" + api_base.strip("/")
-    router = APIRouter()
-    router.add_api_route(
-        f"{base}/{{pack_key}}/stickers/{{sticker_file}}",
-        serve_sticker,
-        methods=["GET", "HEAD"],
-        name="sticker_asset",
-    )
-    router.add_api_route(
-        f"{base}/{{pack_key}}/download/whatsapp",
-        download_whatsapp,
-        methods=["GET", "HEAD"],
-        name="sticker_pack_download_whatsapp",
-    )
+    router = APIRouter(tags=["delivery"])
+    routes: list[tuple[str, Callable[..., Response], str, dict[str, Any]]] = [
+        (
+            f"{base}/{{pack_key}}/stickers/{{sticker_file}}",
+            serve_sticker,
+            "sticker_asset",
+            {
+                "summary": "A sticker file (or a smaller preview)",
+                "description": "`{stickerId}.webp` of a sticker in a reachable pack (public or unlisted). "
+                "`?size=96|128|256` gives a preview of that size. Strong `ETag` from the content hash, "
+                "`Cache-Control: public, max-age=31536000, immutable`, 304 on `If-None-Match`.",
+                "openapi_extra": {"parameters": [PREVIEW_SIZE_PARAMETER]},
+                "responses": {200: {"content": {"image/webp": {}}, "description": "The WebP file."}},
+            },
+        ),
+        (
+            f"{base}/{{pack_key}}/download/whatsapp",
+            download_whatsapp,
+            "sticker_pack_download_whatsapp",
+            {
+                "summary": "The pack as a WhatsApp sticker pack (.zip)",
+                "description": "contents.json, tray icon and stickers, valid for WhatsApp's importer; "
+                "422 `EXPORT_INVALID` names the WhatsApp rule the pack breaks (e.g. fewer than 3 stickers).",
+                "responses": {200: {"content": {ZIP_CONTENT_TYPE: {}}, "description": "The zip."}},
+            },
+        ),
+    ]
+    for path, endpoint, name, documentation in routes:
+        router.add_api_route(path, endpoint, methods=["GET"], name=name, **documentation)
+        # HEAD answers the same headers; kept out of the OpenAPI document (one operation per path).
+        router.add_api_route(path, endpoint, methods=["HEAD"], name=f"{name}_head", include_in_schema=False)
     return router
 
 

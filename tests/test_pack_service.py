@@ -510,3 +510,12 @@ def test_random_operations_keep_positions_contiguous_and_versions_exact(db: Data
         assert current.version == version and current.sticker_count == len(model)
         assert current.cover_sticker_id is None or current.cover_sticker_id in model
     assert [v for v, *_ in events(db, pack.id)] == list(range(1, version + 1))
+
+
+@pytest.mark.parametrize(
+    "hostile", ["", "   ", "memes\x00-aaaaa", "../../etc/passwd", "x" * 10_000, "memes aaaaa"]
+)
+def test_get_by_key_refuses_hostile_keys_with_a_clear_error(packs: PackService, hostile: str):
+    packs.create_pack(OWNER, "Memes")
+    with pytest.raises(PackNotFound, match="keys look like"):
+        packs.get_by_key(hostile)

@@ -56,6 +56,7 @@ KEY_ATTEMPTS = 24
 CLONE_SUFFIX = " (copy)"
 _STICKER_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _ORDER_SEPARATORS = re.compile(r"[\s,]+")
+_STORED_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")  # generated keys and older imported ones
 
 PackKind = Literal["user", "collector", "theme"]
 
@@ -175,8 +176,11 @@ class PackService:
     def get_by_key(self, pack_key: str, *, include_deleted: bool = False) -> Pack:
         """Any owner's pack by its public key."""
         key = str(pack_key or "").strip().lower()
-        with self.database.read() as connection:
-            found = repo.pack_by_key(connection, key, include_deleted=include_deleted) if key else None
+        found = None
+        # Only something shaped like a key reaches the database (a NUL byte would make PostgreSQL raise).
+        if _STORED_KEY.match(key):
+            with self.database.read() as connection:
+                found = repo.pack_by_key(connection, key, include_deleted=include_deleted)
         if found is None:
             shown = sanitize_text(pack_key, 80) or "empty"
             raise PackNotFound(f"No pack has the key {shown!r}; keys look like meus-memes-k3x9q.")

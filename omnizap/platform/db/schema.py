@@ -204,6 +204,8 @@ sticker_pack_interaction_event = sa.Table(
     sa.Index("ix_interaction_pack_time", "pack_id", "created_at"),
     sa.Index("ix_interaction_actor", "pack_id", "interaction", "actor_key", "created_at"),
     sa.Index("ix_interaction_client_time", "client_key", "created_at"),
+    # Catalog-wide windows (24 h / 7 d trends, the marketplace's daily series) scan by time.
+    sa.Index("ix_interaction_time", "created_at", "interaction", "pack_id"),
 )
 
 sticker_pack_web_upload = sa.Table(

@@ -87,6 +87,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
         sticker_storage_dir=folder / "stickers",
         sticker_pack_auto_collect_enabled=False,
         site_origin=f"http://127.0.0.1:{port}",
+        http_access_log=False,  # the server thread outlives each test's output capture
     )
     runtime = Runtime(settings)
     upgrade(runtime.database)

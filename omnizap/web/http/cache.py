@@ -7,13 +7,15 @@ dict lookup and a bytes write: no query parsing, no database, no JSON encoding. 
 moves, the whole cache is dropped at once.
 
 `CachedResponseLane` answers hits before FastAPI's routing even runs; misses go through the route,
-which builds the body and stores it (`serve_cached`). ETags are content hashes, so every worker
-process gives the same tag for the same body and a client's `If-None-Match` works whichever
-process answers.
+which builds the body and stores it (`serve_cached`). After the data version moves, only one
+request per known key goes to its route; the others wait on the event loop for that answer.
+ETags are content hashes, so every worker process gives the same tag for the same body and a
+client's `If-None-Match` works whichever process answers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import hashlib
 import logging
@@ -35,6 +37,7 @@ CacheKey = tuple[str, tuple[bytes, ...]]
 
 REVALIDATE = "no-cache"  # clients and proxies may store the answer but must revalidate (cheap: 304)
 _IF_NONE_MATCH = b"if-none-match"
+FLIGHT_SCOPE_KEY = "omnizap.response_flight"  # the lane's flight, handed to the route that builds
 
 
 _normalized_queries: dict[bytes, tuple[bytes, ...]] = {}
@@ -117,9 +120,39 @@ class PrebuiltResponse(Response):
         self.raw_headers = raw_headers
 
 
+class _Flight:
+    """One body being built; requests for the same key and version wait for it instead of
+    building it again (after an invalidation, hundreds of connections ask for the same few pages).
+
+    Threads wait on `done`; requests still on the event loop await `finished` (created by the
+    lane that started the flight), so they never enter the router or the threadpool."""
+
+    __slots__ = ("done", "entry", "finished", "loop")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.entry: CachedResponse | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.finished: asyncio.Future[CachedResponse | None] | None = None
+
+    def attach_loop(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.finished = self.loop.create_future()
+
+    def finish(self, entry: CachedResponse | None) -> None:
+        """Publish the result (None: the build failed or the route did not build). Any thread; once."""
+        if self.done.is_set():
+            return
+        self.entry = entry
+        self.done.set()
+        if self.loop is not None and self.finished is not None:
+            future = self.finished
+            self.loop.call_soon_threadsafe(lambda: future.done() or future.set_result(entry))
+
+
 class ResponseCache:
     """LRU of CachedResponse for one data version, bounded by entries and bytes. Thread-safe: hits
-    are read on the event loop, misses are stored from the threadpool."""
+    are read on the event loop, misses are built (once per key and version) in the threadpool."""
 
     def __init__(self, *, max_entries: int, max_bytes: int) -> None:
         self.max_entries = max_entries
@@ -128,6 +161,10 @@ class ResponseCache:
         self._bytes = 0
         self._version: Any = None
         self._lock = threading.Lock()
+        self._flights: dict[tuple[CacheKey, Any], _Flight] = {}
+        # Keys a route has stored an answer for: only those are coordinated by the lane, so requests
+        # for other paths under the same prefixes (sticker files, errors) are never made to wait.
+        self._known: set[CacheKey] = set()
         self.hits = 0
         self.misses = 0
 
@@ -163,9 +200,72 @@ class ResponseCache:
                 self._bytes -= len(previous.body)
             self._entries[key] = entry
             self._bytes += size
+            if len(self._known) >= 4 * max(self.max_entries, 1):
+                self._known.clear()
+            self._known.add(key)
             while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
                 _, evicted = self._entries.popitem(last=False)
                 self._bytes -= len(evicted.body)
+
+    def join_flight(self, key: CacheKey, version: Any) -> tuple[_Flight, bool] | None:
+        """For the lane: (flight, is_leader) for a known key missing at `version`, else None."""
+        with self._lock:
+            if key not in self._known:
+                return None
+            flight_key = (key, version)
+            flight = self._flights.get(flight_key)
+            if flight is not None:
+                return flight, False
+            flight = self._flights[flight_key] = _Flight()
+            flight.attach_loop()
+            return flight, True
+
+    def end_flight(self, key: CacheKey, version: Any, flight: _Flight, entry: CachedResponse | None) -> None:
+        with self._lock:
+            if self._flights.get((key, version)) is flight:
+                del self._flights[(key, version)]
+        flight.finish(entry)
+
+    def get_or_build(
+        self,
+        key: CacheKey,
+        version: Any,
+        build: Callable[[], CachedResponse],
+        *,
+        flight: _Flight | None = None,
+    ) -> CachedResponse:
+        """The entry for `key` at `version`; on a miss one caller builds it and concurrent callers for
+        the same key and version wait for that result. If the builder fails, each waiter builds for
+        itself (so every caller sees the real error, and nobody waits forever). `flight` is the one
+        the lane started for this request, which makes it the builder."""
+        entry = self.get(key, version)
+        if entry is not None:
+            if flight is not None:
+                self.end_flight(key, version, flight, entry)
+            return entry
+        flight_key = (key, version)
+        if flight is None:
+            with self._lock:
+                flight = self._flights.get(flight_key)
+                leader = flight is None
+                if flight is None:
+                    flight = self._flights[flight_key] = _Flight()
+        else:
+            leader = True
+        if not leader:
+            flight.done.wait()
+            if flight.entry is not None:
+                return flight.entry
+            entry = build()
+            self.put(key, version, entry)
+            return entry
+        built: CachedResponse | None = None
+        try:
+            built = build()
+            self.put(key, version, built)
+            return built
+        finally:
+            self.end_flight(key, version, flight, built)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -187,12 +287,13 @@ def serve_cached(
 
     `version` must be read before the data is (so a body is never stored under a newer version than
     the data it shows); `build` returns (body, media type)."""
-    key = cache_key(request.scope)
-    entry = cache.get(key, version)
-    if entry is None:
+
+    def build_entry() -> CachedResponse:
         body, media_type = build()
-        entry = CachedResponse.build(body, media_type, cache_control=cache_control)
-        cache.put(key, version, entry)
+        return CachedResponse.build(body, media_type, cache_control=cache_control)
+
+    flight = request.scope.get(FLIGHT_SCOPE_KEY)
+    entry = cache.get_or_build(cache_key(request.scope), version, build_entry, flight=flight)
     status, headers, body = entry.answer(request.method, _header(request.scope, _IF_NONE_MATCH))
     return PrebuiltResponse(status, headers, body)
 
@@ -210,19 +311,37 @@ class CachedResponseLane:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
-            scope["type"] == "http"
-            and scope["method"] in ("GET", "HEAD")
-            and scope["path"].startswith(self.prefixes)
+            scope["type"] != "http"
+            or scope["method"] not in ("GET", "HEAD")
+            or not scope["path"].startswith(self.prefixes)
         ):
-            try:
-                version = self.version()
-            except Exception:  # the route will meet the same problem and answer it properly
-                logger.debug("data version unavailable; request goes to its route", exc_info=True)
-            else:
-                entry = self.cache.get(cache_key(scope), version)
-                if entry is not None:
-                    status, headers, body = entry.answer(scope["method"], _header(scope, _IF_NONE_MATCH))
-                    await send({"type": "http.response.start", "status": status, "headers": headers})
-                    await send({"type": "http.response.body", "body": body})
+            await self.app(scope, receive, send)
+            return
+        try:
+            version = self.version()
+        except Exception:  # the route will meet the same problem and answer it properly
+            logger.debug("data version unavailable; request goes to its route", exc_info=True)
+            await self.app(scope, receive, send)
+            return
+        key = cache_key(scope)
+        entry = self.cache.get(key, version)
+        if entry is None:
+            joined = self.cache.join_flight(key, version)
+            if joined is not None:
+                flight, leader = joined
+                if leader:
+                    # This request builds the new answer; the others for the same key wait below.
+                    scope[FLIGHT_SCOPE_KEY] = flight
+                    try:
+                        await self.app(scope, receive, send)
+                    finally:
+                        self.cache.end_flight(key, version, flight, None)  # no-op once the route built
                     return
-        await self.app(scope, receive, send)
+                assert flight.finished is not None
+                entry = await asyncio.shield(flight.finished)
+        if entry is None:
+            await self.app(scope, receive, send)
+            return
+        status, headers, body = entry.answer(scope["method"], _header(scope, _IF_NONE_MATCH))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

@@ -241,3 +241,27 @@ def test_api_docs_render_from_local_files_only(site: SimpleNamespace, page: Any)
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("OmniZap")
     expect(page.locator(".opblock-summary-path").first).to_be_visible()
     assert foreign == []
+
+
+def test_whatsapp_download_from_the_pack_page_is_a_valid_pack(
+    site: SimpleNamespace, page: Any, tmp_path: Path
+):
+    import json
+    import zipfile
+
+    page.goto(f"{site.url}/stickers/{site.packs['sunny'].pack_key}")
+    with page.expect_download() as downloading:
+        page.get_by_role("link", name="Download for WhatsApp").click()
+    saved = tmp_path / downloading.value.suggested_filename
+    downloading.value.save_as(saved)
+    assert saved.name.endswith(".zip")
+    with zipfile.ZipFile(saved) as archive:
+        contents = json.loads(archive.read("contents.json"))
+        stickers = contents["sticker_packs"][0]["stickers"]
+        assert len(stickers) == 5
+        assert all(archive.read(sticker["image_file"])[8:12] == b"WEBP" for sticker in stickers)
+
+    # A 2-sticker pack cannot go to WhatsApp: the page says why instead of offering the file.
+    page.goto(f"{site.url}/stickers/{site.packs['unlisted'].pack_key}")
+    assert page.get_by_role("link", name="Download for WhatsApp").count() == 0
+    assert "at least 3 stickers" in page.locator("main").inner_text()

@@ -277,3 +277,37 @@ def test_alt_text_and_json_ld_helpers():
     assert sticker_alt("Cats", {"position": 4, "emojis": ["😺", "🐟"]}) == "Sticker 4 of Cats 😺 🐟"
     assert sticker_alt("Cats", {"position": 1, "accessibility_label": "  a   cat "}) == "a cat"
     assert json_ld({"name": "</script>&"}) == '{"name":"\\u003c/script\\u003e\\u0026"}'
+
+
+def _items(count: int, *, animated: list[bool] | None = None) -> list[dict[str, Any]]:
+    flags = animated or [False] * count
+    return [
+        {
+            "sticker_id": f"s{n}",
+            "position": n,
+            "emojis": [],
+            "accessibility_label": None,
+            "asset_url": f"/api/sticker-packs/cats-aaaaa/stickers/s{n}.webp",
+            "asset": {"is_animated": flags[n - 1]},
+        }
+        for n in range(1, count + 1)
+    ]
+
+
+def test_pack_page_offers_the_whatsapp_download_only_when_whatsapp_would_take_it(
+    client: TestClient, reader: RecordingReader
+):
+    download = "/api/sticker-packs/cats-aaaaa/download/whatsapp"
+    reader.details["cats-aaaaa"] = entry("cats-aaaaa", "Cats", items=_items(3), download_url=download)
+    html = client.get("/stickers/cats-aaaaa").text
+    assert f'href="{download}" download' in html
+    assert 'src="/api/sticker-packs/cats-aaaaa/stickers/s1.webp?size=128"' in html  # small previews
+    assert "s1.webp?size=256 2x" in html
+
+    for items, reason in [
+        (_items(2), "at least 3 stickers"),
+        (_items(3, animated=[True, False, False]), "mix animated and still"),
+    ]:
+        reader.details["cats-aaaaa"] = entry("cats-aaaaa", "Cats", items=items, download_url=download)
+        html = client.get("/stickers/cats-aaaaa").text
+        assert download not in html and reason in html

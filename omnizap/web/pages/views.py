@@ -188,7 +188,29 @@ def pack_context(details: Mapping[str, Any], origin: str) -> dict[str, Any]:
         "pack": pack,
         "share_url": absolute_url(origin, pack.get("web_url") or ""),
         "whatsapp_url": whatsapp_url,
+        "download_url": pack.get("download_url") if not download_blocker(pack) else None,
+        "download_blocker": download_blocker(pack),
     }
+
+
+WHATSAPP_MIN_STICKERS = 3
+WHATSAPP_MAX_STICKERS = 30
+
+
+def download_blocker(pack: Mapping[str, Any]) -> str | None:
+    """Why WhatsApp would refuse this pack as shown (the export checks every rule again), or None.
+
+    The page offers the download only when the basic rules hold, so a visitor never lands on an
+    error answer: 3-30 stickers, all static or all animated."""
+    items = list(pack.get("items") or [])
+    if len(items) < WHATSAPP_MIN_STICKERS:
+        return f"WhatsApp needs at least {WHATSAPP_MIN_STICKERS} stickers in a pack to add it."
+    if len(items) > WHATSAPP_MAX_STICKERS:
+        return f"WhatsApp takes at most {WHATSAPP_MAX_STICKERS} stickers in a pack."
+    animated = {bool((item.get("asset") or {}).get("is_animated")) for item in items}
+    if len(animated) > 1:
+        return "WhatsApp does not take packs that mix animated and still stickers."
+    return None
 
 
 def absolute_url(origin: str, path: str) -> str:

@@ -9,8 +9,10 @@ import threading
 import uuid
 from typing import Any
 
+import hypothesis
 import pytest
 import sqlalchemy as sa
+from hypothesis import strategies as st
 
 from omnizap.config import Settings
 from omnizap.core.errors import (
@@ -519,3 +521,77 @@ def test_get_by_key_refuses_hostile_keys_with_a_clear_error(packs: PackService, 
     packs.create_pack(OWNER, "Memes")
     with pytest.raises(PackNotFound, match="keys look like"):
         packs.get_by_key(hostile)
+
+
+# --- limits under any sequence of operations (Hypothesis) -----------------------------------------
+limit_operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("create"), st.sampled_from([OWNER, OTHER])),
+        st.tuples(st.just("add"), st.integers(0, 20), st.integers(0, 20)),
+        st.tuples(st.just("remove"), st.integers(0, 20), st.integers(0, 20)),
+        st.tuples(st.just("clone"), st.integers(0, 20)),
+        st.tuples(st.just("delete"), st.integers(0, 20)),
+    ),
+    min_size=1,
+    max_size=18,
+)
+
+
+@hypothesis.settings(
+    max_examples=12, deadline=None, suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture]
+)
+@hypothesis.given(ops=limit_operations)
+def test_limits_hold_and_refusals_change_nothing_under_any_sequence(
+    db: Database, db_settings: Settings, ops: list[tuple[Any, ...]]
+):
+    """With 3 stickers per pack and 2 packs per owner, no sequence of creates, adds, removes, clones
+    and deletes gets past a limit, and a refused operation leaves every pack exactly as it was."""
+    from conftest import reset_database
+
+    reset_database(db)
+    packs = make_service(db, db_settings, sticker_pack_max_items=3, sticker_pack_max_packs_per_owner=2)
+    assets = add_assets(db, 5)
+    live: list[tuple[str, str]] = []  # (owner, pack id)
+
+    def snapshot() -> dict[str, tuple[int, tuple[str, ...]]]:
+        with db.read() as connection:
+            rows = connection.execute(sa.select(sticker_pack.c.id, sticker_pack.c.version)).all()
+            items = connection.execute(
+                sa.select(sticker_pack_item.c.pack_id, sticker_pack_item.c.sticker_id).order_by(
+                    sticker_pack_item.c.pack_id, sticker_pack_item.c.position
+                )
+            ).all()
+        return {
+            pack_id: (version, tuple(sid for pid, sid in items if pid == pack_id))
+            for pack_id, version in rows
+        }
+
+    for op in ops:
+        before = snapshot()
+        try:
+            if op[0] == "create":
+                live.append((op[1], packs.create_pack(op[1], "Pack").id))
+            elif not live:
+                continue
+            elif op[0] == "add":
+                owner, pack_id = live[op[1] % len(live)]
+                packs.add_sticker(owner, pack_id, assets[op[2] % len(assets)])
+            elif op[0] == "remove":
+                owner, pack_id = live[op[1] % len(live)]
+                packs.remove_sticker(owner, pack_id, str(op[2] % 4 + 1))
+            elif op[0] == "clone":
+                owner, pack_id = live[op[1] % len(live)]
+                live.append((owner, packs.clone(owner, pack_id).id))
+            elif op[0] == "delete":
+                owner, pack_id = live.pop(op[1] % len(live))
+                packs.delete(owner, pack_id)
+        except (PackLimitReached, DuplicateSticker, StickerNotFound):
+            assert snapshot() == before  # a refusal writes nothing
+        for owner in (OWNER, OTHER):
+            owned = packs.list_packs(owner)
+            assert len(owned) <= 2
+            for pack in owned:
+                assert pack.sticker_count <= 3
+                assert [item.position for item in packs.items(pack.id)] == list(
+                    range(1, pack.sticker_count + 1)
+                )

@@ -23,6 +23,7 @@ from typing import Any
 
 import media_factory as mf
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner, Result
 from PIL import Image, ImageChops
 
@@ -45,7 +46,7 @@ from omnizap.core.packs.service import PackService
 from omnizap.core.stickers.service import StickerService
 from omnizap.core.stickers.webp import inspect_webp
 from omnizap.platform.db import Database
-from omnizap.platform.db.schema import sticker_asset
+from omnizap.platform.db.schema import sticker_asset, sticker_pack
 from omnizap.platform.storage import LocalStorage, key_for_digest
 
 OWNER = "5511966665555@s.whatsapp.net"
@@ -858,3 +859,25 @@ def test_cli_export_has_help():
 def test_exporter_module_does_not_import_outer_layers():
     source = Path(export_module.__file__).read_text(encoding="utf-8")
     assert not re.search(r"^\s*(from|import) omnizap\.(cli|catalog|web)", source, re.MULTILINE)
+
+
+def test_every_demo_pack_exports_a_zip_the_independent_validator_accepts(
+    db: Database, storage: LocalStorage, db_settings: Settings, exporter: WhatsAppExporter
+):
+    """The acceptance check of the core issue: demo packs (static and animated) pass every rule."""
+    from omnizap.catalog.demo.seeder import DemoSeeder, SeedOptions
+
+    DemoSeeder(db, storage, db_settings).seed(SeedOptions(packs=10, max_stickers=5, seed=11))
+    with db.read() as connection:
+        pack_ids = [row[0] for row in connection.execute(sa.select(sticker_pack.c.id))]
+    packs = PackService(db, db_settings)
+    animated_seen = set()
+    for pack_id in pack_ids:
+        with db.read() as connection:
+            key = connection.execute(
+                sa.select(sticker_pack.c.pack_key).where(sticker_pack.c.id == pack_id)
+            ).scalar_one()
+        export = exporter.export(packs.get_by_key(key))
+        assert whatsapp_validation_errors(export.data) == [], key
+        animated_seen.add(export.animated)
+    assert len(pack_ids) == 10 and animated_seen == {True, False}  # both kinds were checked

@@ -147,6 +147,9 @@ def configure_logging(settings: Settings, stream: IO[str] | None = None) -> None
     access = logging.getLogger("uvicorn.access")
     access.handlers = []
     access.propagate = False
+    # Alembic announces its dialect each time a revision is read, which /readyz does per probe.
+    if logging.getLogger().getEffectiveLevel() <= logging.INFO:
+        logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
 
 class AccessLog:

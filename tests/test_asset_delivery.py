@@ -308,6 +308,7 @@ def test_a_pack_whatsapp_refuses_is_422_naming_the_rule(site: SimpleNamespace):
     assert_error(response, 422, "EXPORT_INVALID", site)
     error = response.json()["error"]
     assert "WhatsApp needs 3 to 30 stickers" in error["message"] and "this pack has 2" in error["message"]
+    assert "omnizap" not in error["message"] and "--owner" not in error["message"]  # no operator commands
     assert error["details"]["rule"] == "sticker_count"
 
 

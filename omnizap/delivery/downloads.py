@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from omnizap.catalog.visibility import is_reachable
 from omnizap.config import Settings
-from omnizap.core.errors import PackNotFound
+from omnizap.core.errors import ExportRefused, PackNotFound
 from omnizap.core.packs import repository as pack_repo
 from omnizap.core.packs.export import WhatsAppExport, WhatsAppExporter
 from omnizap.core.packs.models import Pack
@@ -114,6 +114,12 @@ class WhatsAppDownloads:
         pack = Pack.from_row(*found)
         return PackDownload(pack, self.etag(pack.id, pack.version))
 
+    def _export(self, pack: Pack) -> WhatsAppExport:
+        try:
+            return self.exporter.export(pack)
+        except ExportRefused as refusal:
+            raise public_refusal(refusal) from refusal
+
     def build(self, download: PackDownload) -> tuple[WhatsAppExport, str]:
         """The zip and its ETag. Raises ExportRefused (422 EXPORT_INVALID) naming the broken rule."""
         pack = download.pack
@@ -123,8 +129,17 @@ class WhatsAppDownloads:
             with _BUILD_LOCKS[zlib.crc32(pack.id.encode()) % len(_BUILD_LOCKS)]:
                 cached = self.cache.get(cache_key)
                 if cached is None:
-                    cached = self.exporter.export(pack)
+                    cached = self._export(pack)
                     self.builds += 1
                     self.cache.put((pack.id, cached.version), cached)
         # The exporter reads the pack again; if it changed meanwhile, the zip is of the newer version.
         return cached, self.etag(pack.id, cached.version)
+
+
+def public_refusal(refusal: ExportRefused) -> ExportRefused:
+    """The refusal as a visitor should read it: the WhatsApp rule, not the operator's command line.
+
+    The exporter's messages read "<what is wrong> — <how an operator fixes it>"; anonymous
+    downloaders get the first part (the rule and position stay in `details`)."""
+    what = refusal.message.split(" — ", 1)[0].rstrip(". ")
+    return ExportRefused(f"This pack cannot be added to WhatsApp: {what}.", details=refusal.details)

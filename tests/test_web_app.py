@@ -583,3 +583,46 @@ def test_a_configured_api_base_path_moves_every_api_route(db: Database, tmp_path
         if sample.name == "omnizap_http_requests_total"
     }
     assert "catalog_api_public" in groups
+
+
+# --- pagination over HTTP while the catalog changes ---------------------------------------------------
+@pytest.mark.parametrize("sort", ["popular", "trending", "liked", "new"])
+def test_cursor_pages_never_skip_or_repeat_while_packs_are_inserted_and_liked(
+    site: SimpleNamespace, sort: str
+):
+    """Page through the API 2 packs at a time; between pages, new packs appear, packs get likes and
+    the ranking is rebuilt. Every pack listed at the start is seen exactly once."""
+    catalog = site.app.state.catalog
+    packs = PackService(site.runtime.database, site.runtime.settings)
+    stickers = StickerService(site.runtime.database, site.runtime.storage, site.runtime.settings)
+    sticker = stickers.ingest(mf.encode_image(mf.graphic_image(96, 96, 77), "PNG"), owner_jid=OWNER).asset.id
+    for number in range(7):
+        packs.create_pack(OWNER, f"Extra {number}", initial_sticker_ids=[sticker])
+    catalog.refresh_rankings()
+    catalog.poll_changes()
+    at_start = {entry["pack_key"] for entry in site.client.get(f"{API}?limit=60&sort={sort}").json()["data"]}
+    assert len(at_start) == 9
+
+    seen: list[str] = []
+    cursor: str | None = None
+    inserted = 0
+    while True:
+        url = f"{API}?limit=2&sort={sort}" + (f"&cursor={cursor}" if cursor else "")
+        response = site.client.get(url)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        seen += [entry["pack_key"] for entry in body["data"]]
+        cursor = body["pagination"]["next_cursor"]
+        if not cursor:
+            break
+        # Change the catalog between pages: a new pack, likes on the last one seen, a new ranking.
+        inserted += 1
+        packs.create_pack(OWNER, f"Newcomer {inserted}", initial_sticker_ids=[sticker])
+        liked = body["data"][-1]["pack_key"]
+        for viewer in range(3):
+            site.client.post(f"{API}/{liked}/like", headers={"X-Viewer-Key": f"viewer-{inserted}-{viewer}"})
+        catalog.refresh_rankings()
+        catalog.poll_changes()
+    assert len(seen) == len(set(seen)), f"a pack was repeated: {seen}"
+    assert at_start <= set(seen), f"missed: {at_start - set(seen)}"
+    assert inserted >= 4

@@ -6,6 +6,7 @@ import importlib.util
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -200,3 +201,40 @@ def test_export_is_registered_when_its_module_exists():
     expected = importlib.util.find_spec("omnizap.cli.pack_export") is not None
     assert ("export" in pack_group.commands) is expected
     assert set(COMMANDS) <= set(pack_group.commands)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["pack", "list", "--owner", OWNER],
+        ["pack", "create", "Memes", "--owner", OWNER],
+        ["demo", "seed", "--packs", "3", "--jobs", "1"],
+    ],
+)
+def test_commands_on_a_database_that_was_never_migrated_say_to_migrate(
+    args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'never-migrated.db'}")
+    monkeypatch.setenv("STICKER_STORAGE_DIR", str(tmp_path / "stickers"))
+    reset_settings_cache()
+    try:
+        result = CliRunner().invoke(cli, args)
+    finally:
+        reset_settings_cache()
+    assert result.exit_code == 1, result.output
+    assert "not migrated" in result.output and "omnizap migrate" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_unreachable_database_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    reset_settings_cache()
+    try:
+        result = CliRunner().invoke(cli, ["pack", "list", "--owner", OWNER])
+    finally:
+        reset_settings_cache()
+    assert result.exit_code == 1
+    assert "cannot be reached" in result.output and "DATABASE_URL" in result.output
+    assert "Traceback" not in result.output

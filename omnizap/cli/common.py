@@ -9,6 +9,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 import pydantic
+import sqlalchemy.exc
 
 from omnizap.core.errors import StickerPackError
 from omnizap.platform.db import DatabaseConfigError
@@ -58,8 +59,36 @@ def pass_app(function: F) -> F:
             fail(f"{exc.message} [{exc.code}]")
         except DatabaseConfigError as exc:
             fail(str(exc))
+        except sqlalchemy.exc.DBAPIError as exc:
+            fail(describe_database_error(app, exc))
 
     return wrapper  # type: ignore[return-value]
+
+
+def describe_database_error(app: AppContext, exc: sqlalchemy.exc.DBAPIError) -> str:
+    """One line for a failed database statement: the most likely fix first, never a traceback."""
+    from omnizap.platform.db.migrate import current_revision, head_revision
+
+    database = app.runtime.database
+    try:
+        current = current_revision(database)
+    except sqlalchemy.exc.DBAPIError:
+        return (
+            f"the database ({database.dialect}) cannot be reached or used: {_first_line(exc.orig)}; "
+            "check DATABASE_URL (`omnizap config` shows it)"
+        )
+    head = head_revision()
+    if current != head:
+        return (
+            f"the database is not migrated (schema {current or 'empty'}, this release needs {head}): "
+            "run `omnizap migrate` first"
+        )
+    return f"database error ({database.dialect}): {_first_line(exc.orig)}"
+
+
+def _first_line(error: BaseException | None) -> str:
+    text = str(error or "unknown error").strip()
+    return text.splitlines()[0][:300] if text else type(error).__name__
 
 
 def echo_json(value: Any) -> None:

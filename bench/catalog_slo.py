@@ -1,10 +1,13 @@
 """The seed's 10x validation of the catalog, end to end on this machine.
 
-    python -m bench.catalog_slo [--packs 10000] [--data-dir DIR] [--duration-seconds 120]
-                                [--concurrency 200] [--rate 4000] [--workers 2]
+    python -m bench.catalog_slo [--packs 10000] [--data-dir DIR] [--database-url URL]
+                                [--duration-seconds 120] [--concurrency 200] [--rate 4000]
+                                [--workers 2] [--likes-per-second 20]
 
-1. Seeds a demo catalog of `--packs` packs into `--data-dir` (SQLite, local files) unless that
-   folder already holds one (a 10,000-pack seed takes a few minutes; later runs reuse it).
+1. Seeds a demo catalog of `--packs` packs unless the database already holds packs (a 10,000-pack
+   seed takes a few minutes; later runs reuse it). The database is SQLite in `--data-dir` unless
+   `--database-url` names another (an existing, empty or seeded PostgreSQL/MySQL database);
+   sticker files go to `--data-dir` either way.
 2. Starts `omnizap serve --workers N` on a free loopback port and waits for `/readyz`.
 3. Runs the seed's load test, `omnizap loadtest --duration-seconds 120 --concurrency 200` on the
    default paths (closed model), then the same paths in the open model at `--rate` requests/s,
@@ -125,7 +128,8 @@ def post_likes(base_url: str, keys: list[str], per_second: float, stop: threadin
 
 def loadtest(base_url: str, env: dict[str, str], name: str, extra: list[str]) -> dict[str, Any]:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"catalog_slo_{name}.json"
+    engine = env["DATABASE_URL"].split(":", 1)[0]
+    out = RESULTS / f"catalog_slo_{engine}_{name}.json"
     command = [*OMNIZAP, "loadtest", "--base-url", base_url, "--quiet", "--out", str(out), *extra]
     result = subprocess.run(command, env=env, text=True, capture_output=True)
     print("$", " ".join(command[2:]), f"(exit {result.returncode})", flush=True)
@@ -152,6 +156,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--packs", type=int, default=10_000)
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/omnizap-catalog-slo"))
+    parser.add_argument("--database-url", default=None, help="default: SQLite in --data-dir")
     parser.add_argument("--duration-seconds", type=int, default=120)
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--rate", type=float, default=4000.0, help="open-model arrival rate (0: skip)")
@@ -165,7 +170,7 @@ def main() -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{data_dir / 'omnizap.db'}",
+        "DATABASE_URL": args.database_url or f"sqlite:///{data_dir / 'omnizap.db'}",
         "STICKER_STORAGE_DIR": str(data_dir / "stickers"),
         "HTTP_ACCESS_LOG": "true",
         "LOG_LEVEL": "WARNING",

@@ -19,11 +19,12 @@ from PIL import Image
 from omnizap.config import Settings
 from omnizap.core.packs.service import PackService
 from omnizap.core.stickers.service import StickerService
-from omnizap.delivery import etag_matches, preview_key, render_preview
+from omnizap.delivery import preview_key, render_preview
 from omnizap.delivery.downloads import safe_filename
 from omnizap.platform.db import Database
 from omnizap.runtime import Runtime
 from omnizap.web.app import create_app
+from omnizap.web.http.cache import etag_matches
 
 OWNER = "5511988887777@s.whatsapp.net"
 API = "/api/sticker-packs"

@@ -6,7 +6,6 @@ later; callers already go through `StickerDelivery` and `WhatsAppDownloads`, so 
 changes then. Nothing here imports the web layer.
 """
 
-from omnizap.delivery.conditional import etag_matches
 from omnizap.delivery.downloads import PackDownload, WhatsAppDownloads
 from omnizap.delivery.previews import PREVIEW_SIZES, preview_key, render_preview
 from omnizap.delivery.stickers import (
@@ -26,7 +25,6 @@ __all__ = [
     "StickerFileMissing",
     "StickerLocation",
     "WhatsAppDownloads",
-    "etag_matches",
     "parse_preview_size",
     "parse_sticker_id",
     "preview_key",

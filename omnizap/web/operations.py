@@ -16,8 +16,6 @@ import functools
 import html
 import importlib.resources
 import logging
-from collections.abc import Callable
-from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
@@ -26,6 +24,7 @@ from fastapi.responses import Response
 from omnizap.platform.db import Database
 from omnizap.platform.db.migrate import current_revision, head_revision, is_current
 from omnizap.platform.metrics import CONTENT_TYPE, QueueDepthCollector
+from omnizap.web.api.routing import add_get_and_head
 
 logger = logging.getLogger(__name__)
 
@@ -121,18 +120,13 @@ def _docs_asset(name: str) -> bytes | None:
     return (importlib.resources.files("fastapi_offline") / "static" / name).read_bytes()
 
 
-def _add_get_and_head(router: APIRouter, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
-    router.add_api_route(path, endpoint, methods=["GET"], **options)
-    router.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)
-
-
 def build_operations_router(*, metrics_path: str | None, title: str) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
     async def healthz() -> Response:
         return _json({"status": "ok"})
 
-    _add_get_and_head(router, "/healthz", healthz, summary="Liveness: the process answers")
+    add_get_and_head(router, "/healthz", healthz, summary="Liveness: the process answers")
 
     def readyz(request: Request) -> Response:
         ready, reason = readiness(request.app.state.runtime.database)
@@ -140,7 +134,7 @@ def build_operations_router(*, metrics_path: str | None, title: str) -> APIRoute
             return _json({"status": "ready"})
         return _json({"status": "unavailable", "reason": reason}, status=503)
 
-    _add_get_and_head(
+    add_get_and_head(
         router,
         "/readyz",
         readyz,
@@ -168,7 +162,7 @@ def build_operations_router(*, metrics_path: str | None, title: str) -> APIRoute
         return Response(body, media_type=CONTENT_TYPE, headers=NO_STORE)
 
     if metrics_path:
-        _add_get_and_head(router, metrics_path, metrics, summary="Prometheus metrics (all worker processes)")
+        add_get_and_head(router, metrics_path, metrics, summary="Prometheus metrics (all worker processes)")
 
     @router.get(DOCS_PATH, include_in_schema=False)
     async def api_docs() -> Response:

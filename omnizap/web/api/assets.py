@@ -9,9 +9,8 @@ and answered in the API's JSON error shape by `omnizap.web.api.errors`.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -21,10 +20,11 @@ from omnizap.delivery import (
     PREVIEW_SIZES,
     StickerDelivery,
     WhatsAppDownloads,
-    etag_matches,
     parse_preview_size,
 )
 from omnizap.delivery.downloads import ZIP_CONTENT_TYPE, safe_filename
+from omnizap.web.api.routing import add_get_and_head, app_service
+from omnizap.web.http.cache import etag_matches
 
 DEFAULT_API_BASE = "/api/sticker-packs"
 NOSNIFF = {"X-Content-Type-Options": "nosniff"}
@@ -37,20 +37,6 @@ PREVIEW_SIZE_PARAMETER = {
     "description": f"Preview side in pixels, one of {PREVIEW_SIZES} (absent: the 512 px sticker).",
     "schema": {"type": "integer", "enum": list(PREVIEW_SIZES)},
 }
-_STATE_LOCK = threading.Lock()
-T = TypeVar("T")
-
-
-def app_service(request: Request, name: str, factory: Callable[[Any], T]) -> T:
-    """One service per app, made on first use from `app.state.runtime` (tests may preset their own)."""
-    service = getattr(request.app.state, name, None)
-    if service is None:
-        with _STATE_LOCK:
-            service = getattr(request.app.state, name, None)
-            if service is None:
-                service = factory(request.app.state.runtime)
-                setattr(request.app.state, name, service)
-    return service
 
 
 def sticker_delivery(request: Request) -> StickerDelivery:
@@ -131,9 +117,7 @@ def build_router(api_base: str = DEFAULT_API_BASE) -> APIRouter:
         ),
     ]
     for path, endpoint, name, documentation in routes:
-        router.add_api_route(path, endpoint, methods=["GET"], name=name, **documentation)
-        # HEAD answers the same headers; kept out of the OpenAPI document (one operation per path).
-        router.add_api_route(path, endpoint, methods=["HEAD"], name=f"{name}_head", include_in_schema=False)
+        add_get_and_head(router, path, endpoint, name=name, **documentation)
     return router
 
 

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from omnizap.core.errors import PackNotFound
+from omnizap.web.api.routing import add_get_and_head
 from omnizap.web.http.cache import ResponseCache, serve_cached
 
 JSON_MEDIA_TYPE = "application/json"
@@ -140,12 +141,6 @@ def _cached(request: Request, build: Callable[[Any], tuple[bytes, str]]) -> Resp
     return serve_cached(request, _cache(request), version, lambda: build(catalog))
 
 
-def _add_get_and_head(router: APIRouter, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
-    """GET documented in OpenAPI; HEAD answers the same (headers only) without a second operation."""
-    router.add_api_route(path, endpoint, methods=["GET"], **options)
-    router.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)
-
-
 Q_DESCRIPTION = "Search text, matched against name, publisher, description, tags and pack key."
 LIMIT_DESCRIPTION = "Page size (default STICKER_WEB_LIST_LIMIT, at most STICKER_WEB_LIST_MAX_LIMIT)."
 
@@ -203,7 +198,7 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
             request, lambda catalog: (_json_body(catalog.list_packs(**arguments)), JSON_MEDIA_TYPE)
         )
 
-    _add_get_and_head(
+    add_get_and_head(
         router,
         base,
         list_packs,
@@ -216,7 +211,7 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
     def stats(request: Request) -> Response:
         return _cached(request, lambda catalog: (_json_body(catalog.stats()), JSON_MEDIA_TYPE))
 
-    _add_get_and_head(
+    add_get_and_head(
         router,
         base + "/stats",
         stats,
@@ -235,7 +230,7 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
             arguments["limit"] = limit
         return _cached(request, lambda catalog: (_json_body(catalog.creators(**arguments)), JSON_MEDIA_TYPE))
 
-    _add_get_and_head(
+    add_get_and_head(
         router,
         base + "/creators",
         creators,
@@ -255,7 +250,7 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
             arguments["limit"] = limit
         return _cached(request, lambda catalog: (_json_body(catalog.intents(**arguments)), JSON_MEDIA_TYPE))
 
-    _add_get_and_head(
+    add_get_and_head(
         router,
         base + "/intents",
         intents,
@@ -268,7 +263,7 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
     def readme_summary(request: Request) -> Response:
         return _cached(request, lambda catalog: (_json_body(catalog.readme_summary()), JSON_MEDIA_TYPE))
 
-    _add_get_and_head(
+    add_get_and_head(
         router,
         base + "/readme-summary",
         readme_summary,
@@ -283,7 +278,7 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
 
         return _cached(request, build)
 
-    _add_get_and_head(
+    add_get_and_head(
         router,
         base + "/readme-markdown",
         readme_markdown,
@@ -311,7 +306,7 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
 
         return _cached(request, build)
 
-    _add_get_and_head(
+    add_get_and_head(
         router,
         base + "/{packKey}",
         pack_detail,
@@ -333,7 +328,7 @@ def build_marketplace_router() -> APIRouter:
     def marketplace_stats(request: Request) -> Response:
         return _cached(request, lambda catalog: (_json_body(catalog.marketplace_stats()), JSON_MEDIA_TYPE))
 
-    _add_get_and_head(
+    add_get_and_head(
         router,
         MARKETPLACE_STATS_PATH,
         marketplace_stats,

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from omnizap.catalog.interactions import INTERACTIONS, InteractionService, clean_viewer_key
-from omnizap.web.api.assets import app_service
+from omnizap.web.api.routing import app_service
 
 logger = logging.getLogger(__name__)
 

@@ -37,6 +37,7 @@ CacheKey = tuple[str, tuple[bytes, ...]]
 
 REVALIDATE = "no-cache"  # clients and proxies may store the answer but must revalidate (cheap: 304)
 _IF_NONE_MATCH = b"if-none-match"
+IF_NONE_MATCH_MAX_CHARS = 8192
 FLIGHT_SCOPE_KEY = "omnizap.response_flight"  # the lane's flight, handed to the route that builds
 
 
@@ -70,15 +71,17 @@ def etag_for(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
 
 
-def etag_matches(if_none_match: str, etag: str) -> bool:
-    """RFC 9110 weak comparison, as If-None-Match requires: `W/"x"` matches `"x"`; `*` matches all."""
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 weak comparison, as If-None-Match requires: `W/"x"` matches `"x"`; `*` matches all.
+
+    Our tags never contain commas, so splitting on them cannot make a foreign tag look like ours;
+    a header longer than IF_NONE_MATCH_MAX_CHARS is not parsed (the client gets the full answer)."""
+    if not if_none_match or len(if_none_match) > IF_NONE_MATCH_MAX_CHARS:
+        return False
+    wanted = etag.removeprefix("W/")
     for candidate in if_none_match.split(","):
         candidate = candidate.strip()
-        if candidate == "*":
-            return True
-        if candidate.startswith("W/"):
-            candidate = candidate[2:]
-        if candidate == etag:
+        if candidate == "*" or candidate.removeprefix("W/") == wanted:
             return True
     return False
 
@@ -105,7 +108,7 @@ class CachedResponse:
 
     def answer(self, method: str, if_none_match: str | None) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """(status, headers, body) for this request: 304 when the client has this version."""
-        if if_none_match and etag_matches(if_none_match, self.etag):
+        if etag_matches(if_none_match, self.etag):
             return 304, list(self.not_modified_headers), b""
         return 200, list(self.headers), (b"" if method == "HEAD" else self.body)
 

@@ -9,33 +9,24 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-import unicodedata
 from pathlib import Path
 
 import click
 
 from omnizap.cli.common import AppContext, echo_json, fail, pass_app
-from omnizap.core.errors import InvalidInput, PackNotFound
+from omnizap.core.errors import InvalidInput
 from omnizap.core.packs.models import Pack
-from omnizap.core.packs.rules import sanitize_text
 from omnizap.core.packs.service import PackService
 
 FORMATS = ("whatsapp",)
-PACK_KEY_MAX = 64  # the sticker_pack.pack_key column
 OUTPUT_HINT = "'-o' / '--output'"
 
 
 def _checked_key(value: str) -> str:
-    """Refuse keys no pack can have before they reach the database (some engines reject NUL bytes)."""
+    """An empty key gets a hint; anything else is looked up (`get_by_key` refuses what no key can be)."""
     key = value.strip()
     if not key:
         raise InvalidInput("Give the pack's key (like meus-memes-k3x9q); `omnizap pack list` shows them.")
-    if len(key) > PACK_KEY_MAX or any(unicodedata.category(char) in {"Cc", "Cs"} for char in key):
-        shown = sanitize_text(key, 40) or "(control characters)"
-        raise PackNotFound(
-            f"No pack has the key {shown!r}: keys are at most {PACK_KEY_MAX} characters of letters, digits "
-            "and dashes, like meus-memes-k3x9q."
-        )
     return key
 
 

@@ -34,6 +34,7 @@ from omnizap.core.packs.rules import (
     PUBLISHER_MAX,
     is_collector_pack,
     is_theme_pack,
+    is_valid_pack_key,
     make_pack_key,
     next_position,
     normalize_auto_pack_name,
@@ -56,7 +57,6 @@ KEY_ATTEMPTS = 24
 CLONE_SUFFIX = " (copy)"
 _STICKER_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _ORDER_SEPARATORS = re.compile(r"[\s,]+")
-_STORED_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")  # generated keys and older imported ones
 
 PackKind = Literal["user", "collector", "theme"]
 
@@ -178,7 +178,7 @@ class PackService:
         key = str(pack_key or "").strip().lower()
         found = None
         # Only something shaped like a key reaches the database (a NUL byte would make PostgreSQL raise).
-        if _STORED_KEY.match(key):
+        if is_valid_pack_key(key):
             with self.database.read() as connection:
                 found = repo.pack_by_key(connection, key, include_deleted=include_deleted)
         if found is None:

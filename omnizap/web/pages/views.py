@@ -7,18 +7,17 @@ see reference http §2-§6), so the pages show exactly what the API serves.
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
 import urllib.parse
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from omnizap.catalog.text import normalize_tag as catalog_normalize_tag
+from omnizap.catalog.text import sanitize_query
+
 PAGE_SIZE = 24
 MAX_OFFSET = 100_000
-QUERY_MAX = 120
-TAG_MAX = 40
 THEME_OPTIONS_MAX = 24
 
 SORT_OPTIONS: list[tuple[str, str]] = [
@@ -49,20 +48,9 @@ COLLECTIONS: list[tuple[str, str, str, dict[str, str]]] = [
 ]
 HOME_COLLECTION_SIZE = 12
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def clean_query(value: object) -> str:
-    """The search text as the API takes it: no control characters, spaces collapsed, ≤120 chars."""
-    text = _CONTROL.sub(" ", str(value or ""))
-    return " ".join(text.split())[:QUERY_MAX]
-
-
-def normalize_tag(value: object) -> str:
-    """Tags are slugs: accents stripped, lower case, runs of other characters as '-', ≤40 chars."""
-    text = unicodedata.normalize("NFD", str(value or ""))
-    text = "".join(char for char in text if not unicodedata.combining(char)).lower()
-    return re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:TAG_MAX].strip("-")
+# The catalog's own rules, so a page shows the query and theme exactly as the catalog applied them.
+clean_query = sanitize_query
+normalize_tag = catalog_normalize_tag
 
 
 @dataclass(frozen=True)
@@ -183,13 +171,14 @@ def pack_context(details: Mapping[str, Any], origin: str) -> dict[str, Any]:
     whatsapp_url = whatsapp.get("url") if isinstance(whatsapp, Mapping) else None
     if not (isinstance(whatsapp_url, str) and whatsapp_url.startswith(("https://", "whatsapp://"))):
         whatsapp_url = None
+    blocker = download_blocker(pack)
     return {
         "nav": "pack",
         "pack": pack,
         "share_url": absolute_url(origin, pack.get("web_url") or ""),
         "whatsapp_url": whatsapp_url,
-        "download_url": pack.get("download_url") if not download_blocker(pack) else None,
-        "download_blocker": download_blocker(pack),
+        "download_url": pack.get("download_url") if blocker is None else None,
+        "download_blocker": blocker,
     }
 
 

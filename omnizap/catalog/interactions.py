@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection
 from omnizap.catalog.visibility import reachable_condition
 from omnizap.config import Settings
 from omnizap.core.errors import InvalidInput, PackNotFound, StickerPackError
-from omnizap.core.packs.rules import is_valid_pack_key
+from omnizap.core.packs.rules import public_pack_key
 from omnizap.platform.db import Database
 from omnizap.platform.db.engine import upsert
 from omnizap.platform.db.schema import sticker_pack, sticker_pack_engagement, sticker_pack_interaction_event
@@ -208,14 +208,6 @@ class InteractionResult:
 # --- the service ------------------------------------------------------------------------------------
 
 
-def normalize_pack_key(value: str | None) -> str:
-    """The pack key as stored (lowercase); anything that cannot be a key is simply not found."""
-    key = (value or "").strip().lower()
-    if not is_valid_pack_key(key):
-        raise PackNotFound("Pack not found; check the link (keys look like meus-memes-k3x9q).")
-    return key
-
-
 class InteractionService:
     """Records interactions. `clock` is injectable so tests can step past windows without sleeping."""
 
@@ -255,7 +247,7 @@ class InteractionService:
         """
         if interaction not in INTERACTIONS:
             raise InvalidInput(f"Unknown interaction {interaction[:20]!r}; use open, like or dislike.")
-        key = normalize_pack_key(pack_key)
+        key = public_pack_key(pack_key)
         # Cheap refusals first, without taking the pack's lock: unknown packs and clients over budget.
         with self.database.read() as connection:
             pack_id = _reachable_pack_id(connection, key)

@@ -23,7 +23,7 @@ from omnizap.core.errors import ExportRefused, PackNotFound
 from omnizap.core.packs import repository as pack_repo
 from omnizap.core.packs.export import WhatsAppExport, WhatsAppExporter
 from omnizap.core.packs.models import Pack
-from omnizap.core.packs.rules import is_valid_pack_key
+from omnizap.core.packs.rules import public_pack_key
 from omnizap.platform.db import Database
 from omnizap.platform.storage import Storage
 
@@ -104,11 +104,9 @@ class WhatsAppDownloads:
 
     def prepare(self, pack_key: str) -> PackDownload:
         """The reachable pack and the ETag of its current zip (nothing is built yet)."""
-        key = pack_key.strip().lower()
-        found = None
-        if is_valid_pack_key(key):
-            with self.database.read() as connection:
-                found = pack_repo.pack_by_key(connection, key, include_deleted=False)
+        key = public_pack_key(pack_key)
+        with self.database.read() as connection:
+            found = pack_repo.pack_by_key(connection, key, include_deleted=False)
         if found is None or not is_reachable(found[0]):
             raise PackNotFound("Pack not found; it may be private, unpublished or deleted.")
         pack = Pack.from_row(*found)

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from omnizap.catalog.visibility import reachable_condition
 from omnizap.core.errors import InvalidInput, PackNotFound, StickerNotFound, StickerPackError, StorageFailure
-from omnizap.core.packs.rules import is_valid_pack_key
+from omnizap.core.packs.rules import public_pack_key
 from omnizap.delivery.previews import PREVIEW_SIZES, preview_etag, preview_key, render_preview
 from omnizap.platform.db import Database
 from omnizap.platform.db.schema import sticker_asset, sticker_pack, sticker_pack_item
@@ -60,13 +60,6 @@ def parse_preview_size(value: str | None) -> int | None:
             details={"parameter": "size", "allowed": list(PREVIEW_SIZES)},
         )
     return int(value)
-
-
-def public_pack_key(value: str) -> str:
-    key = value.strip().lower()
-    if not is_valid_pack_key(key):
-        raise PackNotFound("Pack not found; check the link (keys look like meus-memes-k3x9q).")
-    return key
 
 
 @dataclass(frozen=True)

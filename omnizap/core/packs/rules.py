@@ -12,7 +12,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from omnizap.core.errors import InvalidInput
+from omnizap.core.errors import InvalidInput, PackNotFound
 from omnizap.platform.db.schema import PACK_STATUSES, VISIBILITIES
 
 # Field limits of the original (chat §2.1 "Limits recap"); the columns are sized to match.
@@ -111,6 +111,14 @@ def make_pack_key(name: object, random: Callable[[], str] = random_key_suffix) -
 
 def is_valid_pack_key(value: object) -> bool:
     return isinstance(value, str) and PACK_KEY_PATTERN.match(value) is not None
+
+
+def public_pack_key(value: str | None) -> str:
+    """The key of a public link as stored (lowercase); what cannot be a key is simply not found."""
+    key = (value or "").strip().lower()
+    if not is_valid_pack_key(key):
+        raise PackNotFound("Pack not found; check the link (keys look like meus-memes-k3x9q).")
+    return key
 
 
 # --- how a pack is referenced ----------------------------------------------------------------------

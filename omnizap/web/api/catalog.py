@@ -141,6 +141,11 @@ def _cached(request: Request, build: Callable[[Any], tuple[bytes, str]]) -> Resp
     return serve_cached(request, _cache(request), version, lambda: build(catalog))
 
 
+def _cached_json(request: Request, read: Callable[[Any], Any]) -> Response:
+    """`_cached` for a catalog read whose result is the JSON body as it is."""
+    return _cached(request, lambda catalog: (_json_body(read(catalog)), JSON_MEDIA_TYPE))
+
+
 Q_DESCRIPTION = "Search text, matched against name, publisher, description, tags and pack key."
 LIMIT_DESCRIPTION = "Page size (default STICKER_WEB_LIST_LIMIT, at most STICKER_WEB_LIST_MAX_LIMIT)."
 
@@ -194,9 +199,7 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
             "offset": offset,
             "cursor": cursor or None,
         }
-        return _cached(
-            request, lambda catalog: (_json_body(catalog.list_packs(**arguments)), JSON_MEDIA_TYPE)
-        )
+        return _cached_json(request, lambda catalog: catalog.list_packs(**arguments))
 
     add_get_and_head(
         router,
@@ -209,7 +212,7 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
     )
 
     def stats(request: Request) -> Response:
-        return _cached(request, lambda catalog: (_json_body(catalog.stats()), JSON_MEDIA_TYPE))
+        return _cached_json(request, lambda catalog: catalog.stats())
 
     add_get_and_head(
         router,
@@ -228,7 +231,7 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
         arguments: dict[str, Any] = {"q": q or ""}
         if limit is not None:
             arguments["limit"] = limit
-        return _cached(request, lambda catalog: (_json_body(catalog.creators(**arguments)), JSON_MEDIA_TYPE))
+        return _cached_json(request, lambda catalog: catalog.creators(**arguments))
 
     add_get_and_head(
         router,
@@ -248,7 +251,7 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
         arguments: dict[str, Any] = {"q": q or "", "categories": tuple(_list_param(categories))}
         if limit is not None:
             arguments["limit"] = limit
-        return _cached(request, lambda catalog: (_json_body(catalog.intents(**arguments)), JSON_MEDIA_TYPE))
+        return _cached_json(request, lambda catalog: catalog.intents(**arguments))
 
     add_get_and_head(
         router,
@@ -261,7 +264,7 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
     )
 
     def readme_summary(request: Request) -> Response:
-        return _cached(request, lambda catalog: (_json_body(catalog.readme_summary()), JSON_MEDIA_TYPE))
+        return _cached_json(request, lambda catalog: catalog.readme_summary())
 
     add_get_and_head(
         router,
@@ -326,7 +329,7 @@ def build_marketplace_router() -> APIRouter:
     router = APIRouter(tags=["catalog"])
 
     def marketplace_stats(request: Request) -> Response:
-        return _cached(request, lambda catalog: (_json_body(catalog.marketplace_stats()), JSON_MEDIA_TYPE))
+        return _cached_json(request, lambda catalog: catalog.marketplace_stats())
 
     add_get_and_head(
         router,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +149,8 @@ class Settings(BaseSettings):
 
     # --- feature flags (pipeline §8) ------------------------------------------------------------
     feature_flag_cache_ttl_ms: int = Field(30_000, ge=0)
+    # FEATURE_<NAME>=1|0 from the process environment: used only for flags without a table row.
+    feature_env: dict[str, bool] = Field(default_factory=lambda: read_feature_environment(os.environ))
 
     # --- worker pipeline and queues (pipeline §6-7) ---------------------------------------------
     sticker_worker_classification_cadence_ms: int = Field(120_000, ge=1_000)
@@ -233,6 +236,22 @@ class Settings(BaseSettings):
                 value = str(value)
             shown[env_name] = value
         return shown
+
+
+TRUE_WORDS = {"1", "true", "yes", "y", "on"}
+FALSE_WORDS = {"0", "false", "no", "n", "off"}
+
+
+def read_feature_environment(environ: Mapping[str, str]) -> dict[str, bool]:
+    """`FEATURE_<NAME>` variables as flag name → bool; values that are not a yes/no word are ignored."""
+    found: dict[str, bool] = {}
+    for key, raw in environ.items():
+        if not key.upper().startswith("FEATURE_") or key.upper() == "FEATURE_FLAG_CACHE_TTL_MS":
+            continue
+        word = raw.strip().lower()
+        if word in TRUE_WORDS or word in FALSE_WORDS:
+            found[key[len("FEATURE_") :].lower()] = word in TRUE_WORDS
+    return found
 
 
 def mask_url_password(url: str) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from omnizap.config import Settings, get_settings
 from omnizap.platform.db import Database
+from omnizap.platform.flags import FeatureFlags
 from omnizap.platform.storage import LocalStorage, local_storage
 
 
@@ -21,6 +22,14 @@ class Runtime:
     @functools.cached_property
     def database(self) -> Database:
         return Database(self.settings.database_url, pool_size=self.settings.database_pool_size)
+
+    @functools.cached_property
+    def flags(self) -> FeatureFlags:
+        return FeatureFlags(
+            self.database,
+            cache_ttl_ms=self.settings.feature_flag_cache_ttl_ms,
+            environment=self.settings.feature_env,
+        )
 
     @functools.cached_property
     def storage(self) -> LocalStorage:

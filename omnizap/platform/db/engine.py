@@ -134,12 +134,18 @@ class Database:
 def insert_ignore(
     dialect: str, table: sa.Table, values: Mapping[str, Any] | Sequence[Mapping[str, Any]]
 ) -> Any:
-    """INSERT that silently skips rows colliding with a unique key."""
+    """INSERT that silently skips rows colliding with a unique key; `rowcount` says how many went in.
+
+    psycopg reports -1 for a compiled single-row INSERT unless SQLAlchemy is told to keep the count,
+    and -1 is truthy: `preserve_rowcount` makes "was it inserted?" answerable on every engine.
+    """
     if dialect == "postgresql":
-        return pg_dialect.insert(table).values(values).on_conflict_do_nothing()
-    if dialect == "sqlite":
-        return sqlite_dialect.insert(table).values(values).on_conflict_do_nothing()
-    return mysql_dialect.insert(table).prefix_with("IGNORE").values(values)
+        statement = pg_dialect.insert(table).values(values).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        statement = sqlite_dialect.insert(table).values(values).on_conflict_do_nothing()
+    else:
+        statement = mysql_dialect.insert(table).prefix_with("IGNORE").values(values)
+    return statement.execution_options(preserve_rowcount=True)
 
 
 def upsert(

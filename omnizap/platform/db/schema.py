@@ -384,3 +384,17 @@ sticker_catalog_ranking = sa.Table(
     sa.Column("pack_id", sa.String(36), sa.ForeignKey("sticker_pack.id", ondelete="CASCADE"), nullable=False),
     sa.Index("ix_catalog_ranking_pack", "generation_id", "pack_id"),
 )
+
+
+# --- named leases -----------------------------------------------------------------------------------
+# A cross-process mutex with expiry: jobs that must not overlap (curation and rebuild both edit the
+# auto packs) hold the same lease; a holder that dies loses it when `expires_at` passes.
+platform_lease = sa.Table(
+    "platform_lease",
+    metadata,
+    sa.Column("name", sa.String(120), primary_key=True),
+    sa.Column("holder", sa.String(160), nullable=False),
+    sa.Column("acquired_at", UtcDateTime(), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    updated_at_column(),
+)

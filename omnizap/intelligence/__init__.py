@@ -1,0 +1,1 @@
+"""Sticker intelligence: classification, theme curation, rebuild of auto packs and ranking snapshots."""

@@ -393,3 +393,28 @@ def test_outbox_spec_and_flags_reader_share_the_runtime(db_settings: Settings):
     runtime = runtime_for(db_settings)
     assert isinstance(runtime.flags, FeatureFlags)
     assert pipeline.outbox_queue(runtime).spec is OUTBOX
+
+
+def test_a_stopping_worker_releases_the_rest_of_its_batch(db: Database, db_settings: Settings):
+    runtime = runtime_for(db_settings)
+    queue = Queue(db, TASK_QUEUE)
+    for index in range(3):
+        queue.enqueue(values={"task_type": "curation_cycle", "payload": {}}, idempotency_key=f"k{index}")
+    ran: list[int | None] = []
+
+    def handle(context: TaskContext, payload: Mapping[str, Any]) -> dict[str, Any]:
+        ran.append(context.task_id)
+        worker.stop()  # SIGTERM arrives while the first task runs
+        return {}
+
+    worker = QueueWorker(
+        queue,
+        {"curation_cycle": handle},
+        pipeline.base_context(runtime),
+        WorkerOptions("w", ["curation_cycle"], batch_size=3),
+    )
+    assert worker.run_once() == 1
+    states = Counter((row["status"], row["attempts"]) for row in rows(db))
+    assert states == {("completed", 1): 1, ("pending", 0): 2}
+    worker.run()  # already stopping: returns at once
+    assert len(ran) == 1

@@ -102,7 +102,8 @@ def run_cycle(
     """
     metrics = metrics or default_curation_metrics()
     started = time.perf_counter()
-    summary: dict[str, Any] = {"cycle": kind, "dry_run": dry_run}
+    timings: dict[str, float] = {}
+    summary: dict[str, Any] = {"cycle": kind, "dry_run": dry_run, "timings_ms": timings}
     status = "failed"
     try:
         enabled = (
@@ -121,7 +122,7 @@ def run_cycle(
             raise InvalidInput(f"STICKER_AUTO_PACK_OWNER_JID is not a usable owner: {exc}") from exc
         policy = replace(policy, owner_jid=owner)
         if dry_run:
-            plan = _plan(kind, database, policy, owner)
+            plan = _plan(kind, database, policy, owner, timings)
             summary.update(_count_scan(plan, metrics, kind))
             summary["plan"] = describe_plan(plan)
             status = "dry_run"
@@ -133,14 +134,16 @@ def run_cycle(
             status = "busy"
             return summary
         try:
-            plan = _plan(kind, database, policy, owner)
+            plan = _plan(kind, database, policy, owner, timings)
             summary.update(_count_scan(plan, metrics, kind))
             if plan.is_empty:
                 status = "idle"
                 summary.update(_result_summary(ApplyResult()))
                 return summary
             keeper = _LeaseKeeper(database, holder, policy.lease_seconds, heartbeat)
+            applying = time.perf_counter()
             result = PlanApplier(packs, policy, keeper).apply(plan)
+            timings["write_ms"] = round((time.perf_counter() - applying) * 1000, 1)
         finally:
             leases.release(database, LEASE_NAME, holder)
         summary.update(_result_summary(result))
@@ -159,9 +162,15 @@ def run_cycle(
         metrics.duration.labels(kind, status).observe(duration_ms)
 
 
-def _plan(kind: CycleKind, database: Database, policy: CurationPolicy, owner: str) -> Plan:
+def _plan(
+    kind: CycleKind, database: Database, policy: CurationPolicy, owner: str, timings: dict[str, float]
+) -> Plan:
+    started = time.perf_counter()
     snapshot = load_snapshot(database, policy, owner)
+    loaded = time.perf_counter()
     plan = plan_curation(snapshot, policy) if kind == "curation" else plan_rebuild(snapshot, policy)
+    timings["read_ms"] = round((loaded - started) * 1000, 1)
+    timings["plan_ms"] = round((time.perf_counter() - loaded) * 1000, 1)
     plan.scanned = snapshot.scanned
     return plan
 

@@ -212,53 +212,60 @@ def candidate_score(row: StickerRow, alignment: float, policy: CurationPolicy) -
     return round(min(1.2, max(0.0, score)), 6)
 
 
-def _centroids(matrix: np.ndarray, labels: np.ndarray, weights: np.ndarray, themes: int) -> np.ndarray:
-    """Per-theme confidence-weighted mean direction (rows L2-normalised; empty themes stay zero).
+def _centroids(matrix: np.ndarray, bounds: Sequence[tuple[int, int]], weights: np.ndarray) -> np.ndarray:
+    """Per-theme weighted mean direction, L2-normalised (a theme without weight stays zero).
 
-    One (themes × n) @ (n × d) product: no per-row Python work and no float64 copy of the matrix.
-    """
-    selector = np.zeros((themes, matrix.shape[0]), dtype=np.float32)
-    selector[labels, np.arange(matrix.shape[0])] = weights
-    sums = selector @ matrix
+    Rows are sorted by theme, so each theme is a contiguous slice and its sum one matrix-vector
+    product over a view: no copy of the matrix and no work on other themes' rows."""
+    sums = np.zeros((len(bounds), matrix.shape[1]), dtype=np.float32)
+    for theme, (start, end) in enumerate(bounds):
+        if end > start:
+            sums[theme] = weights[start:end] @ matrix[start:end]
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
-    return np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0).astype(np.float32)
+    return np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0)
 
 
 def _centroid_similarities(rows: Sequence[StickerRow]) -> dict[str, tuple[float, float]]:
     """asset id -> (cosine to its own theme's centroid, that minus the best other theme's).
 
     Computed per embedding dimension (vectors of different lengths are never compared) over rows in
-    asset-id order, so equal inputs give bit-equal centroids. One refinement pass recomputes each
-    centroid from the rows that agree with it, so mislabelled rows do not pull it their way.
+    (theme, asset id) order, so equal inputs give bit-equal centroids. One refinement pass
+    recomputes each centroid from the rows that agree with it, so mislabelled rows do not pull it
+    their way.
     """
     by_dimension: dict[int, list[StickerRow]] = defaultdict(list)
-    for row in sorted(rows, key=lambda item: item.asset_id):
+    for row in sorted(rows, key=lambda item: (item.theme_key, item.asset_id)):
         by_dimension[row.dimension].append(row)
     result: dict[str, tuple[float, float]] = {}
     for group in by_dimension.values():
         themes = sorted({row.theme_key for row in group})
         index = {theme: position for position, theme in enumerate(themes)}
         labels = np.fromiter((index[row.theme_key] for row in group), dtype=np.int64, count=len(group))
+        starts = np.searchsorted(labels, np.arange(len(themes)), side="left")
+        ends = np.searchsorted(labels, np.arange(len(themes)), side="right")
+        bounds = list(zip(starts.tolist(), ends.tolist(), strict=True))
         weights = np.fromiter((max(row.confidence, 1e-3) for row in group), dtype=np.float32)
         matrix = np.stack([row.embedding for row in group])
-        centroids = _centroids(matrix, labels, weights, len(themes))
+        centroids = _centroids(matrix, bounds, weights)
         similarity = matrix @ centroids.T
         agree = similarity.argmax(axis=1) == labels
         if agree.any():
-            refined = _centroids(matrix[agree], labels[agree], weights[agree], len(themes))
+            refined = _centroids(matrix, bounds, weights * agree)
             # A theme none of whose rows agree keeps its first centroid rather than vanishing.
             empty = ~np.any(refined, axis=1)
             refined[empty] = centroids[empty]
             similarity = matrix @ refined.T
-        own = similarity[np.arange(len(group)), labels]
+        positions = np.arange(len(group))
+        own = similarity[positions, labels]
         if len(themes) > 1:
-            others = similarity.copy()
-            others[np.arange(len(group)), labels] = -np.inf
-            gap = own - others.max(axis=1)
+            similarity[positions, labels] = -np.inf
+            gap = own - similarity.max(axis=1)
         else:
             gap = np.full(len(group), np.inf)
-        for position, row in enumerate(group):
-            result[row.asset_id] = (float(own[position]), float(gap[position]))
+        for asset_id, own_value, gap_value in zip(
+            (row.asset_id for row in group), own.tolist(), gap.tolist(), strict=True
+        ):
+            result[asset_id] = (own_value, gap_value)
     return result
 
 
@@ -282,42 +289,66 @@ def evaluate(rows: Mapping[str, StickerRow], policy: CurationPolicy) -> dict[str
 
 # --- near-duplicates ----------------------------------------------------------------------------------
 def near_duplicates(
-    ordered: Sequence[StickerRow], references: Iterable[StickerRow], threshold: float
-) -> set[str]:
-    """Ids in `ordered` (best first) to drop: those with cosine ≥ `threshold` to any reference, then,
-    greedily, to any better row kept. Per embedding dimension, with block matrix products, so a
-    theme of n stickers costs n²/BLOCK BLAS calls and no Python pair loop."""
+    ordered: Sequence[StickerRow],
+    references: Iterable[StickerRow],
+    threshold: float,
+    *,
+    keep_at_most: int | None = None,
+) -> tuple[set[str], int]:
+    """(ids in `ordered` to drop, how many rows were examined).
+
+    `ordered` is best first. A row is dropped when its cosine to any reference, or — greedily — to
+    any better row kept, is ≥ `threshold`. Work is per embedding dimension (vectors of different
+    lengths are never compared) in blocks of rows, each compared by one matrix product, so a theme
+    of n stickers costs about n²·d/BLOCK multiply-adds in BLAS and no Python loop over pairs.
+
+    With `keep_at_most`, examination stops once that many rows are kept: a cycle can place no more
+    than its additions budget, and the rows after that are decided by a later cycle (the same way,
+    since the order and the references are the same then).
+    """
     dropped: set[str] = set()
+    examined = 0
     references_by_dim: dict[int, list[np.ndarray]] = defaultdict(list)
     for row in references:
         references_by_dim[row.dimension].append(row.embedding)
+    reference_matrix = {dim: np.stack(vectors) for dim, vectors in references_by_dim.items()}
     by_dim: dict[int, list[StickerRow]] = defaultdict(list)
     for row in ordered:
         by_dim[row.dimension].append(row)
     for dimension, group in by_dim.items():
-        matrix = np.stack([row.embedding for row in group])
-        blocked = np.zeros(len(group), dtype=bool)
-        if references_by_dim.get(dimension):
-            reference = np.stack(references_by_dim[dimension])
-            for start in range(0, len(group), _DEDUPE_BLOCK):
-                block = matrix[start : start + _DEDUPE_BLOCK] @ reference.T
-                blocked[start : start + _DEDUPE_BLOCK] = block.max(axis=1) >= threshold
-        # Pairs i < j with cosine ≥ threshold, found a block of rows at a time.
-        later: dict[int, list[int]] = defaultdict(list)
+        kept: list[np.ndarray] = []
+        kept_count = 0
+        reference = reference_matrix.get(dimension)
         for start in range(0, len(group), _DEDUPE_BLOCK):
-            block = matrix[start : start + _DEDUPE_BLOCK] @ matrix.T
-            rows_at, columns = np.nonzero(block >= threshold)
-            for offset, column in zip(rows_at.tolist(), columns.tolist(), strict=True):
-                if column > start + offset:
-                    later[start + offset].append(column)
-        suppressed = blocked.copy()
-        for position in range(len(group)):
-            if suppressed[position]:
-                continue
-            for column in later.get(position, ()):
-                suppressed[column] = True
-        dropped.update(row.asset_id for row, gone in zip(group, suppressed, strict=True) if gone)
-    return dropped
+            if keep_at_most is not None and kept_count >= keep_at_most:
+                break
+            chunk_rows = group[start : start + _DEDUPE_BLOCK]
+            chunk = np.stack([row.embedding for row in chunk_rows])
+            suppressed = np.zeros(len(chunk_rows), dtype=bool)
+            if reference is not None:
+                suppressed |= (chunk @ reference.T).max(axis=1) >= threshold
+            if kept:
+                suppressed |= (chunk @ np.concatenate(kept).T).max(axis=1) >= threshold
+            inner = chunk @ chunk.T
+            later: dict[int, list[int]] = defaultdict(list)
+            for first, second in zip(*np.nonzero(inner >= threshold), strict=True):
+                if second > first:
+                    later[int(first)].append(int(second))
+            keep_mask = np.zeros(len(chunk_rows), dtype=bool)
+            for position in range(len(chunk_rows)):
+                if keep_at_most is not None and kept_count >= keep_at_most:
+                    break
+                examined += 1
+                if suppressed[position]:
+                    dropped.add(chunk_rows[position].asset_id)
+                    continue
+                keep_mask[position] = True
+                kept_count += 1
+                for column in later.get(position, ()):
+                    suppressed[column] = True
+            if keep_mask.any():
+                kept.append(chunk[keep_mask])
+    return dropped, examined
 
 
 # --- curation -----------------------------------------------------------------------------------------
@@ -376,14 +407,19 @@ def plan_curation(snapshot: Snapshot, policy: CurationPolicy) -> Plan:
             for item in pack.items
             if item in snapshot.rows
         ]
-        dropped = near_duplicates(
-            [snapshot.rows[item.asset_id] for item in ordered], members, policy.dedupe_similarity
+        dropped, examined = near_duplicates(
+            [snapshot.rows[item.asset_id] for item in ordered],
+            members,
+            policy.dedupe_similarity,
+            keep_at_most=policy.max_additions,
         )
-        for verdict in ordered:
+        for verdict in ordered[:examined]:
             if verdict.asset_id in dropped:
                 plan.skipped[NEAR_DUPLICATE] += 1
             else:
                 queues[verdict.group].append(verdict.asset_id)
+        # Not examined: more than one cycle could place anyway; a later cycle decides them.
+        plan.skipped[ADDITIONS_BUDGET] += len(ordered) - examined
     plan.accepted = sum(len(queue) for queue in queues.values())
 
     budget = policy.max_additions
@@ -493,7 +529,7 @@ def plan_rebuild(snapshot: Snapshot, policy: CurationPolicy) -> Plan:
                 )
     for theme, members in sorted(by_theme.items()):
         ordered = sorted(members, key=lambda pair: (-verdicts[pair[1]].score, pair[1]))
-        dropped = near_duplicates(
+        dropped, _ = near_duplicates(
             [snapshot.rows[asset_id] for _, asset_id in ordered], (), policy.dedupe_similarity
         )
         for pack, asset_id in ordered:

@@ -9,7 +9,7 @@ named reason, counted by the cycle; no value can make a cycle raise.
 from __future__ import annotations
 
 import math
-from collections.abc import Container, Mapping
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,8 +121,44 @@ def parse_embedding(value: Any) -> np.ndarray | str:
     return (vector * np.float32(1.0 / norm)).astype(np.float32, copy=False)
 
 
-def parse_row(raw: Mapping[str, Any], known_themes: Container[str]) -> StickerRow | str:
-    """A checked `StickerRow`, or the reason the row is skipped."""
+def parse_embeddings(values: Sequence[Any]) -> list[np.ndarray | str]:
+    """`parse_embedding` for many values at once: blobs of one length are checked as one matrix
+    (one buffer, one vectorised norm), and the vectors handed out are rows of it, not copies."""
+    results: list[np.ndarray | str] = [INVALID_EMBEDDING] * len(values)
+    by_length: dict[int, list[int]] = {}
+    blobs: list[bytes] = []
+    for index, value in enumerate(values):
+        if isinstance(value, memoryview):
+            value = value.tobytes()
+        blobs.append(bytes(value) if isinstance(value, bytes | bytearray) else b"")
+        if value is None:
+            results[index] = MISSING_EMBEDDING
+        elif (
+            isinstance(value, bytes | bytearray)
+            and value
+            and not len(value) % 4
+            and len(value) // 4 <= MAX_DIMENSION
+        ):
+            by_length.setdefault(len(value), []).append(index)
+    for length, indexes in by_length.items():
+        matrix = np.frombuffer(b"".join(blobs[index] for index in indexes), dtype="<f4")
+        matrix = matrix.reshape(len(indexes), length // 4)
+        with np.errstate(over="ignore", invalid="ignore"):
+            norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64))
+            good = np.isfinite(norms) & (np.abs(norms - 1.0) <= NORM_TOLERANCE)
+            scale = (1.0 / np.where(good, norms, 1.0)).astype(np.float32)
+            scaled = matrix * scale[:, None]  # float32 throughout: no double-size copy
+        for position, index in enumerate(indexes):
+            if good[position]:
+                results[index] = scaled[position]
+    return results
+
+
+def parse_row(
+    raw: Mapping[str, Any], known_themes: Container[str], *, embedding: np.ndarray | str | None = None
+) -> StickerRow | str:
+    """A checked `StickerRow`, or the reason the row is skipped. `embedding`, when given, is the
+    row's already parsed embedding (from `parse_embeddings`)."""
     asset_id = raw.get("asset_id")
     if not isinstance(asset_id, str) or not asset_id:
         return INVALID_ROW
@@ -140,7 +176,8 @@ def parse_row(raw: Mapping[str, Any], known_themes: Container[str]) -> StickerRo
     nsfw_ok, nsfw_score = _optional_number(raw, "nsfw_score")
     if not (margin_ok and entropy_ok and nsfw_ok) or (entropy is not None and entropy < 0):
         return INVALID_SCORES
-    embedding = parse_embedding(raw.get("embedding"))
+    if embedding is None:
+        embedding = parse_embedding(raw.get("embedding"))
     if isinstance(embedding, str):
         return embedding
     signals = raw.get("signals")

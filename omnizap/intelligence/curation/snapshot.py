@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from omnizap.core.packs.rules import is_theme_pack
 from omnizap.intelligence.curation.planner import AutoPack, Snapshot
 from omnizap.intelligence.curation.policy import CurationPolicy
-from omnizap.intelligence.curation.rows import StickerRow, parse_row
+from omnizap.intelligence.curation.rows import StickerRow, parse_embeddings, parse_row
 from omnizap.intelligence.taxonomy import SUBTHEME_BY_KEY
 from omnizap.platform.db import Database
 from omnizap.platform.db.schema import (
@@ -113,7 +113,7 @@ def load_snapshot(database: Database, policy: CurationPolicy, owner: str) -> Sna
     rows: dict[str, StickerRow] = {}
     skipped: dict[str, str] = {}
     candidates: set[str] = set()
-    scanned = scanned_candidates = 0
+    scanned_candidates = 0
     with database.read() as connection:
         packs = _auto_packs(connection, owner)
         members = {asset_id for pack in packs for asset_id in pack.items}
@@ -129,23 +129,27 @@ def load_snapshot(database: Database, policy: CurationPolicy, owner: str) -> Sna
             .order_by(sticker_asset.c.created_at.desc(), sticker_asset.c.id)
         )
         limit = policy.max_scan_assets
+        chosen: list[tuple[dict[str, Any], bool]] = []
         for raw in connection.execute(query).mappings():
-            asset_id = raw["asset_id"]
-            member = asset_id in members
+            member = raw["asset_id"] in members
             if raw["packed"] and not member:
                 continue  # in a user or collector pack: not curation's to move
             if not member:
                 if limit and scanned_candidates >= limit:
                     continue
                 scanned_candidates += 1
-            scanned += 1
-            parsed = parse_row(raw, SUBTHEME_BY_KEY)
-            if isinstance(parsed, str):
-                skipped[asset_id] = parsed
-                continue
-            rows[asset_id] = parsed
-            if not member:
-                candidates.add(asset_id)
+            chosen.append((dict(raw), member))
+    scanned = len(chosen)
+    embeddings = parse_embeddings([raw["embedding"] for raw, _ in chosen])
+    for (raw, member), embedding in zip(chosen, embeddings, strict=True):
+        asset_id = raw["asset_id"]
+        parsed = parse_row(raw, SUBTHEME_BY_KEY, embedding=embedding)
+        if isinstance(parsed, str):
+            skipped[asset_id] = parsed
+            continue
+        rows[asset_id] = parsed
+        if not member:
+            candidates.add(asset_id)
     return Snapshot(
         rows=rows, candidates=frozenset(candidates), packs=tuple(packs), skipped=skipped, scanned=scanned
     )

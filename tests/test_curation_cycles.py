@@ -436,3 +436,43 @@ def test_the_lease_is_confirmed_before_each_write(db: Database) -> None:
     with pytest.raises(LeaseLost, match="auto_theme_packs"):
         keeper()
     assert leases.current_holder(db, LEASE_NAME)[0] == "cycle-b"  # type: ignore[index]
+
+
+def test_cli_curate_and_rebuild(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from omnizap.cli.common import AppContext
+    from omnizap.cli.curation import curate, rebuild
+    from omnizap.config import reset_settings_cache
+
+    _dataset(db, count=400)
+    monkeypatch.setenv("DATABASE_URL", db.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("STICKER_STORAGE_DIR", str(tmp_path / "stickers"))
+    reset_settings_cache()
+    try:
+
+        def invoke(command: Any, *args: str) -> Any:
+            app = AppContext()
+            try:
+                return CliRunner().invoke(command, list(args), obj=app, catch_exceptions=False)
+            finally:
+                app.close()
+
+        before = _state(db)
+        dry = invoke(curate, "--dry-run")
+        assert dry.exit_code == 0, dry.output
+        assert "would change (dry run, nothing written)" in dry.output
+        assert "create  [AUTO] " in dry.output and "stickers to add:" in dry.output
+        assert _state(db) == before
+        real = invoke(curate, "--json")
+        summary = json.loads(real.stdout)
+        assert real.exit_code == 0 and summary["status"] == "ok" and summary["added"] > 0
+        again = invoke(curate)
+        assert again.exit_code == 0 and "curation cycle: idle" in again.output
+        assert leases.acquire(db, LEASE_NAME, "another-worker", 60)
+        busy = invoke(rebuild)
+        assert busy.exit_code == 2 and "another-worker" in busy.output
+    finally:
+        reset_settings_cache()

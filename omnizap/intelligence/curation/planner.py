@@ -294,8 +294,8 @@ def near_duplicates(
     threshold: float,
     *,
     keep_at_most: int | None = None,
-) -> tuple[set[str], int]:
-    """(ids in `ordered` to drop, how many rows were examined).
+) -> tuple[set[str], set[str]]:
+    """(ids in `ordered` to drop, ids examined at all).
 
     `ordered` is best first. A row is dropped when its cosine to any reference, or — greedily — to
     any better row kept, is ≥ `threshold`. Work is per embedding dimension (vectors of different
@@ -307,7 +307,7 @@ def near_duplicates(
     since the order and the references are the same then).
     """
     dropped: set[str] = set()
-    examined = 0
+    examined: set[str] = set()
     references_by_dim: dict[int, list[np.ndarray]] = defaultdict(list)
     for row in references:
         references_by_dim[row.dimension].append(row.embedding)
@@ -338,7 +338,7 @@ def near_duplicates(
             for position in range(len(chunk_rows)):
                 if keep_at_most is not None and kept_count >= keep_at_most:
                     break
-                examined += 1
+                examined.add(chunk_rows[position].asset_id)
                 if suppressed[position]:
                     dropped.add(chunk_rows[position].asset_id)
                     continue
@@ -413,13 +413,14 @@ def plan_curation(snapshot: Snapshot, policy: CurationPolicy) -> Plan:
             policy.dedupe_similarity,
             keep_at_most=policy.max_additions,
         )
-        for verdict in ordered[:examined]:
-            if verdict.asset_id in dropped:
+        for verdict in ordered:
+            if verdict.asset_id not in examined:
+                # Beyond what one cycle could place anyway: a later cycle decides them.
+                plan.skipped[ADDITIONS_BUDGET] += 1
+            elif verdict.asset_id in dropped:
                 plan.skipped[NEAR_DUPLICATE] += 1
             else:
                 queues[verdict.group].append(verdict.asset_id)
-        # Not examined: more than one cycle could place anyway; a later cycle decides them.
-        plan.skipped[ADDITIONS_BUDGET] += len(ordered) - examined
     plan.accepted = sum(len(queue) for queue in queues.values())
 
     budget = policy.max_additions

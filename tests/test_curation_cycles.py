@@ -476,3 +476,13 @@ def test_cli_curate_and_rebuild(db: Database, tmp_path: Path, monkeypatch: pytes
         assert busy.exit_code == 2 and "another-worker" in busy.output
     finally:
         reset_settings_cache()
+
+
+def test_max_scan_assets_reads_the_newest_candidates_only(db: Database, tmp_path: Path) -> None:
+    data = _dataset(db, count=300)
+    settings = _settings(db, tmp_path, sticker_auto_pack_by_tags_max_scan_assets=120)
+    summary = run_cycle("curation", database=db, settings=settings, dry_run=True, metrics=_metrics())
+    assert summary["scanned"] == 120
+    newest = {asset["id"] for asset in sorted(data.assets, key=lambda a: a["created_at"])[-120:]}
+    planned = {sticker for new in summary["plan"]["new_packs"] for sticker in new["stickers"]}
+    assert planned and planned <= newest

@@ -118,18 +118,17 @@ def load_snapshot(database: Database, policy: CurationPolicy, owner: str) -> Sna
         packs = _auto_packs(connection, owner)
         members = {asset_id for pack in packs for asset_id in pack.items}
         packed = sa.exists().where(sticker_pack_item.c.sticker_id == sticker_asset_classification.c.asset_id)
-        query = (
-            sa.select(*_ROW_COLUMNS, packed.label("packed"))
-            .select_from(
-                sticker_asset_classification.join(
-                    sticker_asset, sticker_asset.c.id == sticker_asset_classification.c.asset_id
-                )
+        query = sa.select(*_ROW_COLUMNS, packed.label("packed")).select_from(
+            sticker_asset_classification.join(
+                sticker_asset, sticker_asset.c.id == sticker_asset_classification.c.asset_id
             )
-            # Newest first, as the original scans: with MAX_SCAN_ASSETS the newest stickers win.
-            .order_by(sticker_asset.c.created_at.desc(), sticker_asset.c.id)
         )
         limit = policy.max_scan_assets
-        chosen: list[tuple[dict[str, Any], bool]] = []
+        if limit:
+            # Newest first, as the original scans, so a capped scan takes the newest stickers. Only
+            # then: sorting 5 KB rows costs SQLite a temporary b-tree, and the planner orders by id.
+            query = query.order_by(sticker_asset.c.created_at.desc(), sticker_asset.c.id)
+        chosen: list[tuple[Mapping[str, Any], bool]] = []
         for raw in connection.execute(query).mappings():
             member = raw["asset_id"] in members
             if raw["packed"] and not member:
@@ -138,7 +137,7 @@ def load_snapshot(database: Database, policy: CurationPolicy, owner: str) -> Sna
                 if limit and scanned_candidates >= limit:
                     continue
                 scanned_candidates += 1
-            chosen.append((dict(raw), member))
+            chosen.append((raw, member))
     scanned = len(chosen)
     embeddings = parse_embeddings([raw["embedding"] for raw, _ in chosen])
     for (raw, member), embedding in zip(chosen, embeddings, strict=True):

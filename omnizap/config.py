@@ -191,6 +191,54 @@ class Settings(BaseSettings):
     sticker_score_snapshot_refresh_interval_ms: int = Field(300_000, ge=1_000)
     sticker_score_snapshot_max_age_ms: int = Field(900_000, ge=1_000, description="Freshness bound on reads")
 
+    # --- theme curation and rebuild (pipeline §2-§3; docs/curation.md) --------------------------
+    # STICKER_AUTO_PACK_BY_TAGS_* are the original's names and defaults unless the comment says
+    # otherwise; the knobs marked "new" have no counterpart in the original.
+    sticker_auto_pack_by_tags_enabled: bool = Field(True, description="curation_cycle does work")
+    sticker_auto_pack_by_tags_rebuild_enabled: bool = Field(True, description="rebuild_cycle does work")
+    sticker_auto_pack_owner_jid: str = Field(
+        "omnizap-auto", description="System owner of theme packs (original: STICKER_AUTO_PACK_OWNER_JID)"
+    )
+    sticker_auto_pack_by_tags_publisher: str = "OmniZap Auto"
+    sticker_auto_pack_by_tags_visibility: str = Field("public", pattern="^(public|unlisted|private)$")
+    sticker_auto_pack_by_tags_target_size: int = Field(30, ge=5, le=30, description="Stickers per volume")
+    sticker_auto_pack_by_tags_hard_min_group_size: int = Field(12, ge=1, le=30, description="To start one")
+    sticker_auto_pack_by_tags_hard_min_pack_items: int = Field(12, ge=1, le=30, description="Else retired")
+    sticker_auto_pack_by_tags_ready_min_items: int = Field(20, ge=1, le=30, description="ready/published")
+    sticker_auto_pack_by_tags_max_additions_per_cycle: int = Field(300, ge=0, le=100_000)
+    sticker_auto_pack_by_tags_max_removals_per_cycle: int = Field(120, ge=0, le=100_000)
+    # Original default 1 (one pack per theme); volumes are the point here, so 10 (its clamp's top).
+    sticker_auto_pack_by_tags_max_packs_per_theme: int = Field(10, ge=1, le=1000)
+    sticker_auto_pack_by_tags_global_pack_limit: int = Field(300, ge=1, le=100_000)
+    sticker_auto_pack_by_tags_max_scan_assets: int = Field(0, ge=0, description="0 = every classified asset")
+    sticker_auto_pack_by_tags_dedupe_similarity_threshold: float = Field(0.985, gt=0, le=1)
+    sticker_auto_pack_by_tags_nsfw_threshold: float = Field(0.7, ge=0, le=1)
+    sticker_auto_pack_by_tags_nsfw_suggestive_threshold: float = Field(
+        0.4, ge=0, le=1, description="nsfw_score from which a sticker goes only to sensitive packs"
+    )
+    sticker_auto_pack_by_tags_min_asset_edge: int = Field(192, ge=0)
+    sticker_auto_pack_by_tags_min_asset_area: int = Field(36_864, ge=0)
+    sticker_auto_pack_by_tags_min_asset_bytes: int = Field(6_144, ge=0)
+    sticker_auto_pack_by_tags_max_blurry_score: float = Field(0.82, ge=0, le=1)
+    sticker_auto_pack_by_tags_max_low_quality_score: float = Field(0.82, ge=0, le=1)
+    sticker_auto_pack_by_tags_entropy_threshold: float = Field(2.5, gt=0, description="entropy scale")
+    sticker_auto_pack_by_tags_entropy_weight: float = Field(0.09, ge=0, le=1)
+    sticker_auto_pack_by_tags_ambiguous_flag_penalty: float = Field(0.06, ge=0, le=1)
+    sticker_auto_pack_by_tags_margin_bonus_weight: float = Field(0.12, ge=0, le=1)
+    sticker_auto_pack_by_tags_asset_quality_w1: float = Field(0.34, ge=0, le=1, description="confidence")
+    sticker_auto_pack_by_tags_asset_quality_w2: float = Field(0.24, ge=0, le=1, description="1 - entropy")
+    sticker_auto_pack_by_tags_asset_quality_w3: float = Field(0.18, ge=0, le=1, description="affinity")
+    sticker_auto_pack_by_tags_asset_quality_w4: float = Field(0.24, ge=0, le=1, description="alignment")
+    # new: the floor on the §2.4 score (the original admitted any theme score >= 0.12) and the
+    # embedding check that the sticker sits nearer its own theme's centroid than any other's.
+    sticker_auto_pack_by_tags_min_candidate_score: float = Field(0.45, ge=0, le=1.2)
+    sticker_auto_pack_by_tags_centroid_margin: float = Field(
+        0.0, ge=-2, le=2, description="own-theme centroid similarity minus the best other's must be >= -this"
+    )
+    sticker_auto_pack_by_tags_lease_seconds: int = Field(
+        120, ge=10, le=3600, description="new: the auto_theme_packs lease, renewed after every write"
+    )
+
     # --- object storage (pipeline §9) -----------------------------------------------------------
     sticker_object_storage_enabled: bool = False
     sticker_object_storage_provider: str = "s3"

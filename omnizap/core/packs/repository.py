@@ -124,6 +124,27 @@ def delete_item(connection: Connection, item_id: str) -> None:
     connection.execute(sticker_pack_item.delete().where(sticker_pack_item.c.id == item_id))
 
 
+def delete_items(connection: Connection, item_ids: Sequence[str]) -> None:
+    for start in range(0, len(item_ids), _ID_BATCH):
+        batch = list(item_ids[start : start + _ID_BATCH])
+        connection.execute(sticker_pack_item.delete().where(sticker_pack_item.c.id.in_(batch)))
+
+
+def stickers_in_any_pack(connection: Connection, sticker_ids: Iterable[str]) -> set[str]:
+    """Which of these stickers are an item of some pack (live or soft-deleted)."""
+    unique_ids = list(dict.fromkeys(sticker_ids))
+    found: set[str] = set()
+    for start in range(0, len(unique_ids), _ID_BATCH):
+        batch = unique_ids[start : start + _ID_BATCH]
+        query = (
+            sa.select(sticker_pack_item.c.sticker_id)
+            .where(sticker_pack_item.c.sticker_id.in_(batch))
+            .distinct()
+        )
+        found.update(row[0] for row in connection.execute(query))
+    return found
+
+
 def update_item(connection: Connection, item_id: str, values: Mapping[str, Any]) -> None:
     connection.execute(sticker_pack_item.update().where(sticker_pack_item.c.id == item_id).values(**values))
 

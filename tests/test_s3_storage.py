@@ -262,3 +262,52 @@ def test_storage_is_off_by_default_and_keys_are_validated(server: RcloneS3):
             store.put(hostile, b"data", "image/webp")
     assert ACCESS_KEY not in (store.url(KEY) or "").split("X-Amz-Signature")[1]
     assert SECRET_KEY not in (store.url(KEY) or "")
+
+
+def test_requests_do_not_wait_for_a_running_probe():
+    """While one request probes, the others answer at once with the previous answer."""
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def slow_probe() -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            started.set()
+            assert release.wait(10)
+            raise StorageError("store down")
+
+    clock = Clock(0.0)
+    health = StoreHealth(slow_probe, interval_seconds=5, clock=clock)
+    assert health.healthy() is True
+    clock.now = 5
+    results: list[bool] = []
+    prober = threading.Thread(target=lambda: results.append(health.healthy()))
+    prober.start()
+    assert started.wait(10)
+    assert health.healthy() is True  # not blocked, previous answer
+    release.set()
+    prober.join(10)
+    assert results == [False] and health.healthy() is False and len(calls) == 2
+
+
+def test_nothing_is_redirected_before_the_first_answer():
+    """A request arriving while the very first probe runs treats the store as unavailable."""
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+
+    def first_probe() -> None:
+        started.set()
+        assert release.wait(10)
+
+    health = StoreHealth(first_probe, interval_seconds=5, clock=Clock(0.0))
+    results: list[bool] = []
+    prober = threading.Thread(target=lambda: results.append(health.healthy()))
+    prober.start()
+    assert started.wait(10)
+    assert health.healthy() is False
+    release.set()
+    prober.join(10)
+    assert results == [True] and health.healthy() is True

@@ -56,8 +56,3 @@ class StoreHealth:
                 logger.info("%s reachable again", self.name)
             self._healthy, self.last_error = True, None
         self._checked_at = self._clock()
-
-    def mark_unavailable(self, reason: str) -> None:
-        """A request just failed against the store: stop relying on it until the next probe."""
-        self._healthy, self.last_error = False, reason
-        self._checked_at = self._clock()

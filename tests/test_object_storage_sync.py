@@ -148,6 +148,17 @@ def test_sync_task_respects_the_batch_size_and_the_lease(db: Database, tmp_path:
         env.runtime.close()
 
 
+def test_sync_task_stops_between_files_when_the_lease_is_lost(db: Database, tmp_path: Path, server: RcloneS3):
+    env = build(db, tmp_path, server, count=12)
+    try:
+        answers = iter([True, False])
+        summary = TASK_HANDLERS[OBJECT_STORAGE_SYNC](context(env, heartbeat=lambda: next(answers)), {})
+        assert summary["uploaded"] == 10  # the first slice of ten, then the lease was gone
+        assert env.sync.status()["pending"] == 2
+    finally:
+        env.runtime.close()
+
+
 @pytest.mark.parametrize(
     "payload",
     [{"asset_ids": "abc"}, {"asset_ids": [1, 2]}, {"asset_ids": [""]}, {"asset_ids": ["x" * 37]}],

@@ -236,25 +236,37 @@ class ObjectSync:
         should_continue: Callable[[], bool] | None,
     ) -> Report:
         report = Report.empty(SYNC_OUTCOMES)
+        # The lease is checked between slices of a few files, not per file (a heartbeat may write).
+        slice_size = max(10, self.workers * 4)
         with concurrent.futures.ThreadPoolExecutor(max_workers=self.workers) as pool:
             for batch in batches:
-                if should_continue is not None and not should_continue():
-                    break
-                futures = {pool.submit(self.sync_one, asset): asset for asset in batch}
-                try:
-                    for future in concurrent.futures.as_completed(futures):
-                        asset = futures[future]
-                        outcome, detail = future.result()
-                        report.add(outcome, asset, detail)
-                        if on_item is not None:
-                            on_item(asset, outcome)
-                except BaseException:
-                    # Interrupted or the store went down: let started uploads finish and be marked
-                    # (so a rerun does not redo them), start no more.
-                    for pending in futures:
-                        pending.cancel()
-                    raise
+                for start in range(0, len(batch), slice_size):
+                    if should_continue is not None and not should_continue():
+                        return report
+                    self._run_slice(pool, batch[start : start + slice_size], report, on_item)
         return report
+
+    def _run_slice(
+        self,
+        pool: concurrent.futures.ThreadPoolExecutor,
+        assets: Sequence[AssetFile],
+        report: Report,
+        on_item: Callable[[AssetFile, str], None] | None,
+    ) -> None:
+        futures = {pool.submit(self.sync_one, asset): asset for asset in assets}
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                asset = futures[future]
+                outcome, detail = future.result()
+                report.add(outcome, asset, detail)
+                if on_item is not None:
+                    on_item(asset, outcome)
+        except BaseException:
+            # Interrupted or the store went down: let started uploads finish and be marked (so a
+            # rerun does not redo them), start no more.
+            for pending in futures:
+                pending.cancel()
+            raise
 
     def sync_pending(self, limit: int, *, should_continue: Callable[[], bool] | None = None) -> Report:
         """One periodic batch: the oldest assets never uploaded (at most `limit`)."""

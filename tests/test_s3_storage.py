@@ -311,3 +311,27 @@ def test_nothing_is_redirected_before_the_first_answer():
     release.set()
     prober.join(10)
     assert results == [True] and health.healthy() is True
+
+
+def test_pages_allow_images_from_where_redirects_point():
+    from omnizap.web.pages.routes import content_security_policy
+
+    aws = Settings(
+        _env_file=None,
+        sticker_object_storage_enabled=True,
+        sticker_object_storage_bucket="my-bucket",
+        sticker_object_storage_region="sa-east-1",
+        sticker_object_storage_force_path_style=False,
+    )
+    assert "img-src 'self' data: https://my-bucket.s3.sa-east-1.amazonaws.com;" in content_security_policy(
+        aws
+    )
+    cdn = aws.model_copy(
+        update={
+            "sticker_object_storage_signed_url_enabled": False,
+            "sticker_object_storage_cdn_base_url": "https://cdn.example.com/x",
+        }
+    )
+    assert "https://cdn.example.com" in content_security_policy(cdn)
+    broken = aws.model_copy(update={"sticker_object_storage_bucket": ""})
+    assert "img-src 'self' data:;" in content_security_policy(broken)

@@ -459,6 +459,14 @@ class S3Storage:
             raise self._storage_error("list", start or "/", exc) from exc
 
     # --- URLs ------------------------------------------------------------------------------------
+    @property
+    def download_origin(self) -> str:
+        """scheme://host[:port] that redirected clients download from (for the pages' CSP)."""
+        if not self.config.signed_urls and self.config.cdn_base_url:
+            parts = urllib.parse.urlsplit(self.config.cdn_base_url)
+            return f"{parts.scheme}://{parts.netloc}"
+        return f"{self._scheme}://{self._host}"
+
     def url_for_object(self, object_key: str, *, expires_in: int | None = None) -> SignedUrl | None:
         """A URL a client can GET the object from: presigned (default), or with signing off the CDN
         base URL, else the bucket's own URL (a public bucket). None when no credentials can sign."""
@@ -571,6 +579,16 @@ def object_storage(settings: Settings, *, clock: Callable[[], float] = time.time
     if not settings.sticker_object_storage_enabled:
         return None
     return S3Storage(ObjectStorageConfig.from_settings(settings), clock=clock)
+
+
+def download_origins(settings: Settings) -> list[str]:
+    """Origins sticker redirects may point to with these settings; none when storage is off or
+    cannot work (then nothing is redirected)."""
+    try:
+        store = object_storage(settings)
+    except ObjectStorageConfigError:
+        return []
+    return [store.download_origin] if store is not None else []
 
 
 def md5_hex(data: bytes) -> str:

@@ -200,23 +200,26 @@ def test_unsigned_mode_uses_the_cdn_or_the_bucket_url(server: RcloneS3):
 def test_a_stopped_store_is_reported_unavailable(tmp_path: Path):
     s3 = RcloneS3(tmp_path / "root")
     s3.start()
-    store = make_store(s3, sticker_object_storage_max_attempts=1)
-    clock = Clock(0.0)
-    health = StoreHealth(store.probe, interval_seconds=10, clock=clock)
-    assert health.healthy() is True
-    s3.stop()
-    assert health.healthy() is True  # the answer is kept for the interval
-    with pytest.raises(StoreUnavailable):
-        store.put(KEY, b"data", "image/webp")
-    with pytest.raises(StoreUnavailable):
-        store.get(KEY)
-    clock.now = 10
-    assert health.healthy() is False and "unreachable" in (health.last_error or "")
-    s3.start()
-    clock.now = 15
-    assert health.healthy() is False  # not probed again before the interval
-    clock.now = 20
-    assert health.healthy() is True
+    try:
+        store = make_store(s3, sticker_object_storage_max_attempts=1)
+        clock = Clock(0.0)
+        health = StoreHealth(store.probe, interval_seconds=10, clock=clock)
+        assert health.healthy() is True
+        s3.stop()
+        assert health.healthy() is True  # the answer is kept for the interval
+        with pytest.raises(StoreUnavailable):
+            store.put(KEY, b"data", "image/webp")
+        with pytest.raises(StoreUnavailable):
+            store.get(KEY)
+        clock.now = 10
+        assert health.healthy() is False and "unreachable" in (health.last_error or "")
+        s3.start()
+        clock.now = 15
+        assert health.healthy() is False  # not probed again before the interval
+        clock.now = 20
+        assert health.healthy() is True
+    finally:
+        s3.stop()
 
 
 def test_missing_bucket_and_bad_credentials_say_what_to_fix(server: RcloneS3):

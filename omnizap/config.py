@@ -240,21 +240,44 @@ class Settings(BaseSettings):
     )
 
     # --- object storage (pipeline §9) -----------------------------------------------------------
+    # The original's names, plus (new) retries, multipart, health probe, sync batch and signed links.
+    # Enabled iff STICKER_OBJECT_STORAGE_ENABLED and a bucket is set; delivery then also needs the
+    # `enable_object_storage_delivery` flag for the viewer (docs/delivery.md).
     sticker_object_storage_enabled: bool = False
-    sticker_object_storage_provider: str = "s3"
+    sticker_object_storage_provider: str = Field("s3", description="Only s3 (any S3-compatible store)")
     sticker_object_storage_bucket: str = ""
     sticker_object_storage_region: str = "us-east-1"
-    sticker_object_storage_endpoint: str = ""
+    sticker_object_storage_endpoint: str = Field("", description="e.g. http://127.0.0.1:9000; empty: AWS")
     sticker_object_storage_force_path_style: bool = True
-    sticker_object_storage_access_key_id: str = ""
+    sticker_object_storage_access_key_id: str = Field("", description="Empty (with the secret): AWS chain")
     sticker_object_storage_secret_access_key: str = ""
-    sticker_object_storage_cdn_base_url: str = ""
+    sticker_object_storage_cdn_base_url: str = Field(
+        "", description="Unsigned mode only: redirect to <CDN>/<object key>"
+    )
     sticker_object_storage_key_prefix: str = "stickers"
-    sticker_object_storage_upload_on_write: bool = True
+    sticker_object_storage_upload_on_write: bool = Field(
+        True, description="Upload new stickers through the sync task (off: only `omnizap storage backfill`)"
+    )
     sticker_object_storage_signed_url_enabled: bool = True
     sticker_object_storage_signed_url_ttl_seconds: int = 300
     sticker_object_storage_upload_timeout_ms: int = Field(10_000, ge=1_000)
-    sticker_asset_url_signing_secret: str = ""
+    sticker_object_storage_max_attempts: int = Field(
+        4, ge=1, le=10, description="Tries per request (exponential backoff with jitter between them)"
+    )
+    sticker_object_storage_multipart_threshold_bytes: int = Field(
+        8 * 1024 * 1024, ge=5 * 1024 * 1024, description="Files this large go up in parts of this size"
+    )
+    sticker_object_storage_health_check_interval_ms: int = Field(
+        5_000, ge=100, le=600_000, description="How often each process re-probes the store"
+    )
+    sticker_object_storage_health_check_timeout_ms: int = Field(1_000, ge=50, le=30_000)
+    sticker_object_storage_sync_batch_size: int = Field(100, ge=1, le=5_000, description="Per sync task")
+    sticker_asset_url_signing_secret: str = Field(
+        "", description="HMAC key of shareable expiring sticker links; empty: signed links are off"
+    )
+    sticker_asset_signed_link_ttl_seconds: int = Field(
+        3600, ge=60, le=604_800, description="Default lifetime of a signed link (`omnizap storage sign-url`)"
+    )
 
     # --- logging --------------------------------------------------------------------------------
     log_level: str = "INFO"

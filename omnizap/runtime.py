@@ -7,12 +7,21 @@ global state.
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass, field
 
 from omnizap.config import Settings, get_settings
 from omnizap.platform.db import Database
 from omnizap.platform.flags import FeatureFlags
-from omnizap.platform.storage import LocalStorage, local_storage
+from omnizap.platform.storage import (
+    LocalStorage,
+    ObjectStorageConfigError,
+    S3Storage,
+    local_storage,
+    object_storage,
+)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,6 +43,19 @@ class Runtime:
     @functools.cached_property
     def storage(self) -> LocalStorage:
         return local_storage(self.settings)
+
+    @functools.cached_property
+    def object_storage(self) -> S3Storage | None:
+        """The S3-compatible store when STICKER_OBJECT_STORAGE_ENABLED is on and usable, else None.
+
+        A configuration that cannot work is logged and treated as off: sticker files are then served
+        from local disk (the runbook's fallback) instead of the server refusing to start.
+        `omnizap storage status` reports the same problem as an error."""
+        try:
+            return object_storage(self.settings)
+        except ObjectStorageConfigError as exc:
+            logger.error("object storage disabled: %s", exc)
+            return None
 
     def close(self) -> None:
         if "database" in self.__dict__:

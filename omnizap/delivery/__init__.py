@@ -1,12 +1,15 @@
 """Delivery of sticker bytes to clients: sticker files and their previews, WhatsApp pack downloads.
 
-Today every byte comes from the local storage backend through the API process. S3-compatible object
-storage with signed URLs (behind `enable_object_storage_delivery`, local fallback) joins this part
-later; callers already go through `StickerDelivery` and `WhatsAppDownloads`, so only this folder
-changes then. Nothing here imports the web layer.
+Bytes come from the local storage backend through the API process, or — for viewers in the
+`enable_object_storage_delivery` rollout — straight from an S3-compatible store after a redirect to
+a presigned URL (`objects`), with local disk as the fallback. `sync` copies files to the store
+(worker task in `tasks`, `omnizap storage backfill|verify`); `links` signs shareable expiring links.
+Nothing here imports the web layer. See docs/delivery.md.
 """
 
 from omnizap.delivery.downloads import PackDownload, WhatsAppDownloads
+from omnizap.delivery.links import LinkExpired, LinkInvalid, SignedLinks, SignedLinksDisabled
+from omnizap.delivery.objects import REDIRECT_FLAG, DeliveryMetrics, ObjectDelivery, Redirect
 from omnizap.delivery.previews import PREVIEW_SIZES, preview_key, render_preview
 from omnizap.delivery.stickers import (
     IMMUTABLE_CACHE_CONTROL,
@@ -20,7 +23,15 @@ from omnizap.delivery.stickers import (
 __all__ = [
     "IMMUTABLE_CACHE_CONTROL",
     "PREVIEW_SIZES",
+    "REDIRECT_FLAG",
+    "DeliveryMetrics",
+    "LinkExpired",
+    "LinkInvalid",
+    "ObjectDelivery",
     "PackDownload",
+    "Redirect",
+    "SignedLinks",
+    "SignedLinksDisabled",
     "StickerDelivery",
     "StickerFileMissing",
     "StickerLocation",

@@ -1,8 +1,12 @@
 """Sticker files of reachable packs (http §5), and their previews.
 
 The hot path is one indexed query (pack key → item → asset, with the visibility rule) and one
-storage read. The ETag is the asset's stored sha256, never a hash computed per request; a matching
-`If-None-Match` needs no storage access at all.
+storage read — or, for viewers in the `enable_object_storage_delivery` rollout, no read at all but a
+redirect to the object store (`objects.py`). The ETag is the asset's stored sha256, never a hash
+computed per request; a matching `If-None-Match` needs no storage access at all.
+
+A valid signed link (`links.py`) also opens stickers of packs that are not reachable (private or
+draft), as long as the pack is not deleted and still holds the sticker.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import re
 import threading
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -73,6 +78,7 @@ class StickerLocation:
     storage_key: str
     size_bytes: int
     is_animated: bool
+    object_uri: str | None = None  # `s3://bucket/key` once uploaded and verified, else None
 
     def etag(self, size: int | None = None) -> str:
         return f'"{self.sha256}"' if size is None else preview_etag(self.sha256, size)
@@ -83,15 +89,21 @@ class StickerDelivery:
         self.database = database
         self.storage = storage
 
-    def locate(self, pack_key: str, sticker_ref: str) -> StickerLocation:
-        """The sticker when the pack is reachable and holds it; PackNotFound / StickerNotFound else."""
+    def locate(self, pack_key: str, sticker_ref: str, *, linked: bool = False) -> StickerLocation:
+        """The sticker when the pack is reachable and holds it; PackNotFound / StickerNotFound else.
+
+        `linked`: the request carries a valid signed link, so any pack that is not deleted will do."""
         key = public_pack_key(pack_key)
         sticker_id = parse_sticker_id(sticker_ref)
+        if linked:
+            sticker_query, pack_query = _STICKER_OF_LIVE_PACK, _LIVE_PACK_ID
+        else:
+            sticker_query, pack_query = _STICKER_OF_REACHABLE_PACK, _REACHABLE_PACK_ID
         with self.database.read() as connection:
-            found = _sticker_of_reachable_pack(connection, key, sticker_id)
+            found = _sticker_of_pack(connection, sticker_query, key, sticker_id)
             if found is not None:
                 return found
-            pack_known = connection.execute(_REACHABLE_PACK_ID, {"pack_key": key}).first() is not None
+            pack_known = connection.execute(pack_query, {"pack_key": key}).first() is not None
         if not pack_known:
             raise PackNotFound("Pack not found; it may be private, unpublished or deleted.")
         raise StickerNotFound("Sticker not found in this pack.")
@@ -157,37 +169,46 @@ class StickerDelivery:
 
 
 # Built once: constructing the statement costs more than running it on this hot path.
-_STICKER_OF_REACHABLE_PACK = (
-    sa.select(
-        sticker_pack.c.id.label("pack_id"),
-        sticker_asset.c.id,
-        sticker_asset.c.sha256,
-        sticker_asset.c.mimetype,
-        sticker_asset.c.storage_path,
-        sticker_asset.c.size_bytes,
-        sticker_asset.c.is_animated,
-    )
-    .select_from(
-        sticker_pack.join(sticker_pack_item, sticker_pack_item.c.pack_id == sticker_pack.c.id).join(
-            sticker_asset, sticker_asset.c.id == sticker_pack_item.c.sticker_id
+def _sticker_query(pack_condition: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    return (
+        sa.select(
+            sticker_pack.c.id.label("pack_id"),
+            sticker_asset.c.id,
+            sticker_asset.c.sha256,
+            sticker_asset.c.mimetype,
+            sticker_asset.c.storage_path,
+            sticker_asset.c.size_bytes,
+            sticker_asset.c.is_animated,
+            sticker_asset.c.object_storage_key,
+        )
+        .select_from(
+            sticker_pack.join(sticker_pack_item, sticker_pack_item.c.pack_id == sticker_pack.c.id).join(
+                sticker_asset, sticker_asset.c.id == sticker_pack_item.c.sticker_id
+            )
+        )
+        .where(
+            sticker_pack.c.pack_key == sa.bindparam("pack_key"),
+            pack_condition,
+            sticker_pack_item.c.sticker_id == sa.bindparam("sticker_id"),
         )
     )
-    .where(
-        sticker_pack.c.pack_key == sa.bindparam("pack_key"),
-        reachable_condition(),
-        sticker_pack_item.c.sticker_id == sa.bindparam("sticker_id"),
-    )
-)
+
+
+_STICKER_OF_REACHABLE_PACK = _sticker_query(reachable_condition())
+_STICKER_OF_LIVE_PACK = _sticker_query(sticker_pack.c.deleted_at.is_(None))
 _REACHABLE_PACK_ID = sa.select(sticker_pack.c.id).where(
     sticker_pack.c.pack_key == sa.bindparam("pack_key"), reachable_condition()
 )
+_LIVE_PACK_ID = sa.select(sticker_pack.c.id).where(
+    sticker_pack.c.pack_key == sa.bindparam("pack_key"), sticker_pack.c.deleted_at.is_(None)
+)
 
 
-def _sticker_of_reachable_pack(
-    connection: Connection, pack_key: str, sticker_id: str
+def _sticker_of_pack(
+    connection: Connection, query: sa.Select[Any], pack_key: str, sticker_id: str
 ) -> StickerLocation | None:
     parameters = {"pack_key": pack_key, "sticker_id": sticker_id}
-    row = connection.execute(_STICKER_OF_REACHABLE_PACK, parameters).mappings().first()
+    row = connection.execute(query, parameters).mappings().first()
     if row is None:
         return None
     return StickerLocation(
@@ -198,4 +219,5 @@ def _sticker_of_reachable_pack(
         storage_key=row["storage_path"],
         size_bytes=int(row["size_bytes"]),
         is_animated=bool(row["is_animated"]),
+        object_uri=row["object_storage_key"],
     )

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from omnizap.config import Settings
+from omnizap.platform.storage.s3 import download_origins
 from omnizap.web.pages import views
 from omnizap.web.pages.assets import IMMUTABLE_CACHE, SHORT_CACHE, STATIC_PREFIX, asset_url, static_files
 from omnizap.web.pages.source import CatalogReader, CatalogUnavailable
@@ -53,9 +54,16 @@ def _origin(url: str) -> str | None:
 
 
 def content_security_policy(settings: Settings) -> str:
-    """Strict CSP for the pages; images may also come from the object store or CDN (302 delivery)."""
+    """Strict CSP for the pages; images may also come from the object store or CDN (302 delivery):
+    the origin redirects point to (virtual-hosted buckets and AWS included), plus the configured
+    endpoint and CDN."""
     image_sources = ["'self'", "data:"]
-    for candidate in (settings.sticker_object_storage_cdn_base_url, settings.sticker_object_storage_endpoint):
+    candidates = [
+        *download_origins(settings),
+        settings.sticker_object_storage_cdn_base_url,
+        settings.sticker_object_storage_endpoint,
+    ]
+    for candidate in candidates:
         origin = _origin(candidate or "")
         if origin and origin not in image_sources:
             image_sources.append(origin)

@@ -36,7 +36,7 @@ from omnizap.platform.flags.defaults import FLAG_DEFAULTS
 
 EXIT_REFUSED, EXIT_BAD_INPUT = 1, 2
 _NAME = re.compile(r"[a-z0-9_:-]{1,120}")
-_ROLLOUT = re.compile(r"\d{1,3}%?")
+_ROLLOUT = re.compile(r"[0-9]{1,3}%?")  # not \d: int() would take other scripts' digits
 _BY_MAX, _DESCRIPTION_MAX = 120, 255
 _SHOWN_MAX = 80
 
@@ -52,7 +52,8 @@ def _shown(text: str) -> str:
 
 def parse_flag_name(raw: str) -> str:
     name = raw.strip().lower()
-    if _NAME.fullmatch(name):
+    # isascii: str.lower() turns some non-ASCII letters (the Kelvin sign) into ASCII ones.
+    if raw.isascii() and _NAME.fullmatch(name):
         return name
     try:
         suggestion = _normalize(raw)

@@ -16,6 +16,7 @@ import click
 import pytest
 
 from omnizap.cli.main import LAZY_COMMANDS, cli
+from omnizap.cli.workers import WORKER_NAMES
 from omnizap.config import Settings
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
@@ -28,16 +29,13 @@ SUPERVISORD = DEPLOY / "supervisord.conf"
 BINARY = "/opt/omnizap/.venv/bin/omnizap"
 DATA_DIR = "/var/lib/omnizap"
 MIN_STOP_SECONDS = 60  # a running cycle must be able to finish before SIGKILL
-
-# The lead's worker CLI defines these; until it lands, the names of the platform brief.
-FALLBACK_WORKER_NAMES = ("classification", "curation", "rebuild", "ranking", "storage", "outbox", "scheduler")
+# Not started by default: the scheduler (the server schedules) and storage (exits 1 unless
+# STICKER_OBJECT_STORAGE_ENABLED=true).
+OPTIONAL_WORKERS = {"scheduler", "storage"}
+WORKER_OPTIONS = "$OMNIZAP_WORKER_OPTIONS"
 
 
 def worker_names() -> tuple[str, ...]:
-    try:
-        from omnizap.cli.workers import WORKER_NAMES  # type: ignore[import-not-found]
-    except ImportError:
-        return FALLBACK_WORKER_NAMES
     return tuple(WORKER_NAMES)
 
 
@@ -161,15 +159,33 @@ def test_the_command_check_catches_mistakes():
 # --- Procfile --------------------------------------------------------------------------------------
 
 
+def metrics_port(argv: list[str]) -> int | None:
+    return int(argv[argv.index("--metrics-port") + 1]) if "--metrics-port" in argv else None
+
+
 def test_procfile_runs_the_server_and_every_worker():
     processes = procfile()
     assert processes["web"] == ["omnizap", "serve", "--port", "9102"]
     workers = {argv[2] for name, argv in processes.items() if name != "web"}
-    assert workers == set(worker_names()) - {"scheduler"}  # `serve` schedules on this host
+    assert workers == set(worker_names()) - OPTIONAL_WORKERS
     for name, argv in processes.items():
         check_command(argv)
         if argv[1] == "worker":
             assert name == argv[2], "process names match worker names (log prefixes, `honcho start NAME`)"
+    # the storage worker is there to uncomment
+    assert "# storage: omnizap worker storage" in PROCFILE.read_text()
+
+
+def test_every_started_worker_serves_metrics_on_its_own_port():
+    ports = {argv[2]: metrics_port(argv) for argv in procfile().values() if argv[1] == "worker"}
+    assert all(ports.values()) and len(set(ports.values())) == len(ports)
+    assert 9102 not in ports.values()
+    supervised = {
+        shlex.split(program["command"])[2]: metrics_port(shlex.split(program["command"]))
+        for name, program in supervisor_programs().items()
+        if name != "omnizap-web" and name != "omnizap-worker-scheduler"
+    }
+    assert {name: supervised[name] for name in ports} == ports
 
 
 # --- systemd ---------------------------------------------------------------------------------------
@@ -189,10 +205,14 @@ def test_systemd_units_run_cli_commands():
     check_command(shlex.split(one(web, "Service", "ExecStart")))
     check_command(shlex.split(one(web, "Service", "ExecStartPre")))
     template = one(systemd_unit(WORKER_UNIT), "Service", "ExecStart")
-    assert shlex.split(template) == [BINARY, "worker", "%i"]
+    assert shlex.split(template) == [BINARY, "worker", "%i", WORKER_OPTIONS]
+    assert "-/etc/omnizap/worker-%i.env" in systemd_unit(WORKER_UNIT)["Service"]["EnvironmentFile"]
     instances = [unit.removeprefix("omnizap-worker@").removesuffix(".service") for unit in target_wants()[1:]]
-    for instance in [*instances, "scheduler"]:
-        check_command(shlex.split(template.replace("%i", instance)))
+    for instance in [*instances, *OPTIONAL_WORKERS]:
+        command = template.replace("%i", instance)
+        # systemd turns an unquoted $VAR into zero or more words: unset, and set to a metrics port
+        check_command(shlex.split(command.replace(WORKER_OPTIONS, "")))
+        check_command(shlex.split(command.replace(WORKER_OPTIONS, "--metrics-port 9211")))
 
 
 def test_target_wants_the_server_and_every_worker():
@@ -200,7 +220,7 @@ def test_target_wants_the_server_and_every_worker():
     assert wanted[0] == WEB_UNIT.name
     instances = {unit.removeprefix("omnizap-worker@").removesuffix(".service") for unit in wanted[1:]}
     assert all(unit.startswith("omnizap-worker@") and unit.endswith(".service") for unit in wanted[1:])
-    assert instances == set(worker_names()) - {"scheduler"}
+    assert instances == set(worker_names()) - OPTIONAL_WORKERS
     assert one(systemd_unit(TARGET), "Install", "WantedBy") == "multi-user.target"
 
 
@@ -308,16 +328,20 @@ def test_supervisord_group_holds_every_worker_program():
 
 
 def test_the_three_files_run_the_same_processes():
-    from_procfile = {tuple(argv[1:]) for argv in procfile().values()}
+    def process(argv: list[str]) -> tuple[str, ...]:
+        return tuple(argv[1:3]) if argv[1] == "worker" else tuple(argv[1:])
+
+    from_procfile = {process(argv) for argv in procfile().values()}
     from_systemd = {("serve", "--port", "9102")} | {
         ("worker", unit.removeprefix("omnizap-worker@").removesuffix(".service"))
         for unit in target_wants()[1:]
     }
     from_supervisor = {
-        tuple(shlex.split(program["command"])[1:])
+        process(shlex.split(program["command"]))
         for program in supervisor_programs().values()
         if program.get("autostart", "true") == "true"
     }
     assert from_procfile == from_systemd == from_supervisor
-    # the scheduler alone is available everywhere it can be needed, and started nowhere by default
-    assert supervisor_programs()["omnizap-worker-scheduler"]["autostart"] == "false"
+    # the optional workers are configured, and started nowhere by default
+    for name in OPTIONAL_WORKERS:
+        assert supervisor_programs()[f"omnizap-worker-{name}"]["autostart"] == "false"

@@ -132,8 +132,9 @@ def test_every_setting_named_is_a_setting_with_the_stated_default():
         assert name.lower() in fields, f"{name} is not a setting of omnizap/config.py"
     defaults = Settings(_env_file=None)
     tuning = section("## Post-Rollout Tuning")
-    stated = dict(re.findall(r"`([A-Z0-9_]+)` \[(\d+)", tuning))
+    stated = dict(re.findall(r"`([A-Z0-9_]+)`\s+\[(\d+)", tuning))
     assert set(SEED_TUNING) | set(SYSTEM_TUNING) <= set(stated)
+    assert len(stated) >= 15
     for name, default in stated.items():
         assert getattr(defaults, name.lower()) == int(default), f"{name}: the runbook says {default}"
 

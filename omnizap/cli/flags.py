@@ -314,8 +314,10 @@ def set_command(
     create: bool,
     as_json: bool,
 ) -> None:
-    """Change flag NAME, e.g. `omnizap flags set enable_worker_dedicated_processes --enabled 1
-    --rollout 10 --by ops`. Fields not given keep their value. Prints old -> new."""
+    """Change flag NAME (fields not given keep their value) and print old -> new.
+
+    Example: omnizap flags set enable_worker_dedicated_processes --enabled 1 --rollout 10 --by ops
+    """
     flag = parse_flag_name(name)
     new_enabled = parse_enabled(enabled)
     new_rollout = parse_rollout(rollout)
@@ -395,8 +397,9 @@ def _change_line(before: FlagState, row: FlagRow) -> str:
 def check_command(app: AppContext, name: str, subjects: tuple[str, ...], as_json: bool) -> None:
     """Show whether flag NAME is on for each subject, why, and the subject's bucket (0-9999).
 
-    The dedicated-worker flag's subject is `<cohort>:<task_type>` (cohort: the host name unless
-    STICKER_DEDICATED_WORKER_COHORT_KEY / STICKER_WORKER_PIPELINE_COHORT_KEY say otherwise).
+    The dedicated-worker flag's subject is `<cohort>:<task_type>`, the outbox counting as the type
+    `domain_event_outbox` (cohort: the host name unless STICKER_WORKER_PIPELINE_COHORT_KEY /
+    STICKER_DEDICATED_WORKER_COHORT_KEY say otherwise).
     """
     flag = parse_flag_name(name)
     runtime = app.runtime

@@ -48,6 +48,8 @@ class FlagDecision:
     source: str  # "table", "environment", "fallback"
     rollout_percent: int | None
     bucket: int
+    # The row's is_enabled (None without a row): tells "switched off" apart from "outside the rollout".
+    row_enabled: bool | None = None
 
 
 def normalize_flag_name(name: str) -> str:
@@ -142,7 +144,9 @@ class FeatureFlags:
         row = table.get(flag) if table is not None else None
         if row is not None:
             enabled = row.is_enabled and _rollout_allows(row.rollout_percent, bucket)
-            return FlagDecision(flag, subject, enabled, "table", row.rollout_percent, bucket)
+            return FlagDecision(
+                flag, subject, enabled, "table", row.rollout_percent, bucket, row_enabled=row.is_enabled
+            )
         if flag in self.environment:
             return FlagDecision(flag, subject, self.environment[flag], "environment", None, bucket)
         if fallback is None:

@@ -8,8 +8,9 @@ inline poller of `omnizap serve` or by a dedicated `omnizap worker` process. The
 `enable_worker_dedicated_processes` for the subject `<cohort>:<task type>`, asked the same way by
 both sides, so at a partial rollout every type is consumed by exactly one mode within a cohort
 (the original asked with different subjects on each side, so a type could be consumed by both
-modes or by neither). The cohort is STICKER_WORKER_PIPELINE_COHORT_KEY / STICKER_DEDICATED_WORKER_
-COHORT_KEY, else the host name: the server and the workers of one host share it.
+modes or by neither). The cohort is STICKER_WORKER_PIPELINE_COHORT_KEY, else STICKER_DEDICATED_
+WORKER_COHORT_KEY, else the host name, in that order for every process, so the server and the
+workers of one host share it.
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ def base_context(runtime: Runtime) -> TaskContext:
 
 
 def pipeline_cohort(settings: Settings) -> str:
+    """The cohort of this process for consumer modes, the same for `serve` and every worker."""
     return cohort_key(
         settings.sticker_worker_pipeline_cohort_key or settings.sticker_dedicated_worker_cohort_key
     )
@@ -188,9 +190,7 @@ def dedicated_worker(
     if missing:
         hint = " (set STICKER_OBJECT_STORAGE_ENABLED=true)" if OBJECT_STORAGE_SYNC in missing else ""
         raise ValueError(f"this installation has no handler for {', '.join(missing)}{hint}")
-    cohort = cohort_key(
-        settings.sticker_dedicated_worker_cohort_key or settings.sticker_worker_pipeline_cohort_key
-    )
+    cohort = pipeline_cohort(settings)
 
     def allowed(kind: str) -> bool:
         if not settings.sticker_dedicated_workers_enabled:
@@ -220,12 +220,16 @@ def outbox_consumer(
     """The outbox consumer, dedicated (`omnizap worker outbox`) or inline (in `omnizap serve`)."""
     settings = runtime.settings
     handlers = task_handlers(settings) if handlers is None else handlers
-    cohort = cohort_key(settings.sticker_domain_event_consumer_cohort_key or pipeline_cohort(settings))
+    cohort = pipeline_cohort(settings)
+    # The consumer's own cohort key only changes whom the outbox flag's rollout counts it as.
+    outbox_subject = (
+        f"domain_event_consumer:{cohort_key(settings.sticker_domain_event_consumer_cohort_key or cohort)}"
+    )
 
     def enabled() -> bool:
         if not settings.sticker_domain_event_consumer_enabled:
             return False
-        if not runtime.flags.is_enabled(OUTBOX_FLAG, f"domain_event_consumer:{cohort}", fallback=True):
+        if not runtime.flags.is_enabled(OUTBOX_FLAG, outbox_subject, fallback=True):
             return False
         if mode == "inline" and settings.sticker_worker_pipeline_inline_poller_force_enabled:
             return True

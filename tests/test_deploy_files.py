@@ -29,7 +29,7 @@ SUPERVISORD = DEPLOY / "supervisord.conf"
 BINARY = "/opt/omnizap/.venv/bin/omnizap"
 DATA_DIR = "/var/lib/omnizap"
 MIN_STOP_SECONDS = 60  # a running cycle must be able to finish before SIGKILL
-# Not started by default: the scheduler (the server schedules) and storage (exits 1 unless
+# Not started by default: the scheduler (the server schedules) and storage (idles unless
 # STICKER_OBJECT_STORAGE_ENABLED=true).
 OPTIONAL_WORKERS = {"scheduler", "storage"}
 WORKER_OPTIONS = "$OMNIZAP_WORKER_OPTIONS"

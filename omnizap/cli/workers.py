@@ -8,6 +8,7 @@ interrupted task's lease then expires and another worker runs it again.
 from __future__ import annotations
 
 import signal
+import threading
 from types import FrameType
 from typing import Protocol
 
@@ -80,7 +81,14 @@ def worker(app: AppContext, name: str, once: bool, metrics_port: int | None) -> 
     try:
         task_worker = pipeline.dedicated_worker(runtime, name)
     except ValueError as exc:
-        fail(str(exc))
+        if name != "storage" or once:
+            fail(str(exc))
+        # Idle instead of exiting: a unit with Restart=on-failure would otherwise loop on it.
+        click.echo(f"{exc}; idling until stopped", err=True)
+        idle = _Idle()
+        _install_signal_handlers(idle)
+        idle.wait()
+        return
     if once:
         kinds = task_worker.allowed_kinds()
         if not kinds:
@@ -93,6 +101,18 @@ def worker(app: AppContext, name: str, once: bool, metrics_port: int | None) -> 
         return
     _install_signal_handlers(task_worker)
     task_worker.run()
+
+
+class _Idle:
+    def __init__(self) -> None:
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def wait(self) -> None:
+        while not self._stopped.wait(3600):
+            pass
 
 
 def _check_migrated(app: AppContext) -> None:

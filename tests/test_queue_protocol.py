@@ -18,7 +18,7 @@ from omnizap.platform.db.schema import (
 )
 from omnizap.platform.db.types import utcnow
 from omnizap.platform.outbox.events import PACK_UPDATED, publish_event
-from omnizap.platform.queue.protocol import Queue, QueueError, RetryPolicy
+from omnizap.platform.queue.protocol import ClaimedItem, Queue, QueueError, RetryPolicy, retry_deadlocks
 from omnizap.platform.queue.specs import OUTBOX, TASK_QUEUE
 
 pytestmark = pytest.mark.engines
@@ -108,9 +108,13 @@ def test_four_concurrent_workers_run_2000_tasks_exactly_once(db: Database):
                     if not batch:
                         return
                     for item in batch:
-                        with db.transaction() as connection:
-                            connection.execute(effects.insert().values(task_id=item.id, worker=name))
-                            assert queue.complete(item, connection=connection)
+
+                        def finish(item: ClaimedItem = item) -> None:
+                            with db.transaction() as connection:
+                                connection.execute(effects.insert().values(task_id=item.id, worker=name))
+                                assert queue.complete(item, connection=connection)
+
+                        retry_deadlocks(finish)
             except BaseException as exc:  # reported by the main thread
                 errors.append(exc)
 
@@ -289,3 +293,20 @@ def test_complete_many_finishes_only_rows_still_held(db: Database):
     assert queue.complete_many(batch) == 2
     assert queue.complete_many([]) == 0
     assert row(db, stolen.id)["status"] == "processing"
+
+
+def test_deadlock_victims_are_recognised_on_each_driver():
+    from omnizap.platform.queue.protocol import is_deadlock
+
+    class Original(Exception):
+        def __init__(self, *args: object, sqlstate: str | None = None) -> None:
+            super().__init__(*args)
+            self.sqlstate = sqlstate
+
+    def wrapped(original: Exception) -> sa.exc.DBAPIError:
+        return sa.exc.OperationalError("UPDATE …", {}, original)
+
+    assert is_deadlock(wrapped(Original(1213, "Deadlock found when trying to get lock")))
+    assert is_deadlock(wrapped(Original("deadlock detected", sqlstate="40P01")))
+    assert not is_deadlock(wrapped(Original(1062, "Duplicate entry")))
+    assert not is_deadlock(wrapped(Original("syntax error", sqlstate="42601")))

@@ -24,10 +24,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -44,6 +45,7 @@ ERROR_MAX = 1000
 PRIORITY_RANGE = (1, 100)
 MAX_ATTEMPTS_RANGE = (1, 30)
 FailOutcome = Literal["retry", "dead", "lost"]
+T = TypeVar("T")
 
 
 class QueueError(ValueError):
@@ -95,6 +97,33 @@ class DeadLetter:
     failed_at: dt.datetime
     replayed_at: dt.datetime | None
     row: Mapping[str, Any]
+
+
+DEADLOCK_RETRIES = 5
+_DEADLOCK_CODES = {1213, 1205}  # MySQL/MariaDB: deadlock, lock wait timeout
+_DEADLOCK_SQLSTATES = {"40P01", "40001"}  # PostgreSQL: deadlock, serialization failure
+
+
+def is_deadlock(exc: BaseException) -> bool:
+    """A transaction the engine chose as a deadlock victim: rolled back whole, safe to run again."""
+    original = getattr(exc, "orig", None)
+    if getattr(original, "sqlstate", None) in _DEADLOCK_SQLSTATES:
+        return True
+    args = getattr(original, "args", ())
+    return bool(args) and args[0] in _DEADLOCK_CODES
+
+
+def retry_deadlocks(run: Callable[[], T]) -> T:
+    """MariaDB's next-key locks can make two claimers of neighbouring rows deadlock; the victim's
+    transaction rolled back completely, so it is simply tried again after a short random pause."""
+    for attempt in range(DEADLOCK_RETRIES):
+        try:
+            return run()
+        except sa.exc.DBAPIError as exc:
+            if not is_deadlock(exc) or attempt == DEADLOCK_RETRIES - 1:
+                raise
+            time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _clamp(value: int, bounds: tuple[int, int]) -> int:
@@ -199,6 +228,9 @@ class Queue:
             return []
         if kinds is not None and not kinds:
             return []
+        return retry_deadlocks(lambda: self._claim(worker, kinds, limit))
+
+    def _claim(self, worker: str, kinds: Sequence[str] | None, limit: int) -> list[ClaimedItem]:
         table = self.table
         now = utcnow()
         due = sa.or_(
@@ -264,6 +296,9 @@ class Queue:
 
     def heartbeat(self, item: ClaimedItem) -> bool:
         """Extend the lease; False when it was lost (another worker may hold the row now)."""
+        return retry_deadlocks(lambda: self._heartbeat(item))
+
+    def _heartbeat(self, item: ClaimedItem) -> bool:
         now = utcnow()
         with self.database.transaction() as connection:
             result = connection.execute(
@@ -294,13 +329,20 @@ class Queue:
         )
         if connection is not None:
             return bool(connection.execute(statement).rowcount)
-        with self.database.transaction() as own:
-            return bool(own.execute(statement).rowcount)
+
+        def run() -> bool:
+            with self.database.transaction() as own:
+                return bool(own.execute(statement).rowcount)
+
+        return retry_deadlocks(run)
 
     def complete_many(self, items: Sequence[ClaimedItem]) -> int:
         """Mark a whole claimed batch done in one statement; returns how many were still held."""
         if not items:
             return 0
+        return retry_deadlocks(lambda: self._complete_many(items))
+
+    def _complete_many(self, items: Sequence[ClaimedItem]) -> int:
         now = utcnow()
         table = self.table
         done = 0
@@ -346,6 +388,9 @@ class Queue:
 
     def fail(self, item: ClaimedItem, error: object) -> FailOutcome:
         """Record a failed attempt: retry later with backoff, or dead-letter after the last one."""
+        return retry_deadlocks(lambda: self._fail(item, error))
+
+    def _fail(self, item: ClaimedItem, error: object) -> FailOutcome:
         now = utcnow()
         text = _error_text(error)
         with self.database.transaction() as connection:

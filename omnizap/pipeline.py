@@ -68,22 +68,15 @@ WORKER_NAMES: tuple[str, ...] = (*WORKER_TASK_TYPES, "outbox", "scheduler")
 
 
 def task_handlers(settings: Settings) -> dict[str, TaskHandler]:
-    """Every task type this release can run, with its handler."""
-    handlers: dict[str, TaskHandler] = {}
-    for module_name in _HANDLER_MODULES:
-        handlers.update(_module_handlers(module_name))
+    """Every task type this release can run, with its handler (imported here, when first needed, so
+    `omnizap --help` and the web workers never load them)."""
+    from omnizap.delivery.tasks import TASK_HANDLERS as delivery_tasks
+    from omnizap.intelligence.curation.tasks import TASK_HANDLERS as curation_tasks
+
+    handlers: dict[str, TaskHandler] = {**curation_tasks, **delivery_tasks}
     if not settings.sticker_object_storage_enabled:
         handlers.pop(OBJECT_STORAGE_SYNC, None)
     return handlers
-
-
-_HANDLER_MODULES: tuple[str, ...] = ()
-
-
-def _module_handlers(module_name: str) -> Mapping[str, TaskHandler]:
-    import importlib
-
-    return importlib.import_module(module_name).TASK_HANDLERS
 
 
 # --- queues and contexts -------------------------------------------------------------------------
@@ -153,8 +146,13 @@ def outbox_handlers(handlers: Mapping[str, TaskHandler]) -> dict[str, OutboxHand
         return [follow_up for follow_up in follow_ups if follow_up.task_type in handlers]
 
     def asset_created(context: TaskContext, event: DomainEvent) -> list[FollowUp]:
+        asset_id = str(event.payload.get("asset_id") or event.aggregate_id)
         return only_known(
-            [FollowUp(CLASSIFICATION_CYCLE, {"reason": "domain_event"}, priority=80, keyed="per_window")]
+            [
+                FollowUp(CLASSIFICATION_CYCLE, {"reason": "domain_event"}, priority=80, keyed="per_window"),
+                # New stickers reach the object store within seconds, not at the next periodic sync.
+                FollowUp(OBJECT_STORAGE_SYNC, {"asset_ids": [asset_id]}, priority=75),
+            ]
         )
 
     def asset_classified(context: TaskContext, event: DomainEvent) -> list[FollowUp]:

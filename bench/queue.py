@@ -7,7 +7,7 @@
    time, SKIP LOCKED on PostgreSQL/MySQL) and complete each task in its own transaction, and reports
    tasks/s from the first claim to the last completion.
 2. Latency: one dedicated worker process waits for work as `omnizap worker` does (LISTEN/NOTIFY on
-   PostgreSQL, polling every `--poll-ms` elsewhere); the bench enqueues one task every 20 ms and the
+   PostgreSQL, polling every `--poll-ms` elsewhere); the bench enqueues tasks one at a time and the
    handler records how long after its enqueue it started. Reports median and p95.
 
 Without `--database-url` a fresh SQLite database in a temporary folder is used. With a PostgreSQL or
@@ -125,7 +125,7 @@ def _latency_worker(url: str, poll_ms: int, ready: Any, results: Any, expected: 
     results.put(delays)
 
 
-def latency(url: str, count: int, poll_ms: int) -> dict[str, float]:
+def latency(url: str, count: int, poll_ms: int, gap_ms: int) -> dict[str, float]:
     database = Database(url, pool_size=2)
     queue = Queue(database, TASK_QUEUE)
     with database.transaction() as connection:
@@ -141,7 +141,7 @@ def latency(url: str, count: int, poll_ms: int) -> dict[str, float]:
             values={"task_type": "bench_cycle", "payload": {"enqueued_at": time.time()}},
             idempotency_key=f"latency:{index}",
         )
-        time.sleep(0.02)
+        time.sleep(gap_ms / 1000)
     delays = results.get(timeout=max(120, count * poll_ms / 1000 * 2))
     process.join(30)
     database.dispose()
@@ -162,6 +162,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--latency-tasks", type=int, default=200)
     parser.add_argument("--poll-ms", type=int, default=2500)
+    parser.add_argument("--latency-gap-ms", type=int, default=100)
     args = parser.parse_args()
     url = args.database_url or f"sqlite:///{Path(tempfile.mkdtemp()) / 'queue-bench.db'}"
     database = Database(url)
@@ -178,7 +179,7 @@ def main() -> None:
             f"({result['not_completed']} left; target ≥ {TARGETS['throughput_tasks_per_second']:.0f} "
             "on PostgreSQL)"
         )
-    waits = latency(url, args.latency_tasks, args.poll_ms)
+    waits = latency(url, args.latency_tasks, args.poll_ms, args.latency_gap_ms)
     print(
         f"{engine}: enqueue→start over {waits['tasks']} tasks: median {waits['median_ms']} ms, "
         f"p95 {waits['p95_ms']} ms, max {waits['max_ms']} ms "

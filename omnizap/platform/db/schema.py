@@ -246,6 +246,8 @@ sticker_asset_reprocess_queue = sa.Table(
     _one_of("reason", REPROCESS_REASONS, "reason"),
     _one_of("status", QUEUE_STATUSES, "status"),
     sa.Index("ix_reprocess_claim", "status", "scheduled_at", "priority"),
+    sa.Index("ix_reprocess_due", "status", sa.text("priority DESC"), "scheduled_at", "id"),
+    sa.Index("ix_reprocess_lease", "status", "lease_expires_at"),
     sa.Index("ix_reprocess_asset", "asset_id", "reason", "status"),
 )
 
@@ -270,6 +272,10 @@ sticker_worker_task_queue = sa.Table(
     *_queue_columns("scheduled_at", default_max_attempts=5),
     _one_of("status", QUEUE_STATUSES, "status"),
     sa.Index("ix_task_claim", "status", "task_type", "scheduled_at", "priority"),
+    # The claim's order (priority DESC, then oldest) walks this index instead of sorting every
+    # pending row; expired leases are found through the second.
+    sa.Index("ix_task_due", "status", sa.text("priority DESC"), "scheduled_at", "id"),
+    sa.Index("ix_task_lease", "status", "lease_expires_at"),
 )
 
 sticker_worker_task_dlq = sa.Table(
@@ -295,6 +301,8 @@ domain_event_outbox = sa.Table(
     *_queue_columns("available_at", default_max_attempts=10),
     _one_of("status", QUEUE_STATUSES, "status"),
     sa.Index("ix_outbox_claim", "status", "available_at", "priority"),
+    sa.Index("ix_outbox_due", "status", sa.text("priority DESC"), "available_at", "id"),
+    sa.Index("ix_outbox_lease", "status", "lease_expires_at"),
     sa.Index("ix_outbox_aggregate", "aggregate_type", "aggregate_id"),
 )
 

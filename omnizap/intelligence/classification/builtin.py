@@ -194,7 +194,9 @@ class BuiltinClassifier:
             probs = class_probs[mine].mean(axis=0)
             vectors = pooled[mine] / np.linalg.norm(pooled[mine], axis=1, keepdims=True).clip(1e-12)
             score = float(nsfw_scores[mine].max())
-            results.append(self._result(item, requests[item.index], probs, vectors.mean(axis=0), score, thorough))
+            results.append(
+                self._result(item, requests[item.index], probs, vectors.mean(axis=0), score, thorough)
+            )
         return results
 
     def _result(

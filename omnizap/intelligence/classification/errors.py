@@ -31,5 +31,9 @@ class ClassifierFailure(ClassificationError):
     """Retryable failure of one attempt; the asset stays as it was."""
 
 
+class FileMissing(ClassifierFailure):
+    """The asset's file could not be read from storage (not the classifier's fault)."""
+
+
 class ClassifierUnavailable(ClassificationError):
     """The classifier cannot run at all right now (not installed, unreachable)."""

@@ -48,7 +48,9 @@ NSFW_MEAN_BGR = np.array([104.0, 117.0, 123.0], dtype=np.float32)
 def _package_dir(module: str, hint: str) -> Path:
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise ClassifierUnavailable(f"{hint} is not installed: install the ml extra (pip install 'omnizap[ml]')")
+        raise ClassifierUnavailable(
+            f"{hint} is not installed: install the ml extra (pip install 'omnizap[ml]')"
+        )
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -170,7 +172,10 @@ def _session(path: Path, threads: int) -> Any:
 def lite_input(frames: list[Image.Image], size: int) -> np.ndarray:
     """(n, 3, size, size) float32 for EfficientNet-Lite."""
     batch = np.stack(
-        [np.asarray(frame.resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32) for frame in frames]
+        [
+            np.asarray(frame.resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32)
+            for frame in frames
+        ]
     )
     return np.ascontiguousarray(((batch - LITE_MEAN) / LITE_STD).transpose(0, 3, 1, 2))
 

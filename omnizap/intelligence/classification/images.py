@@ -135,9 +135,7 @@ def _blur(gray: np.ndarray, mask: np.ndarray) -> float:
         return 0.0
     g = gray.astype(np.float64)
     laplacian = np.zeros_like(g)
-    laplacian[1:-1, 1:-1] = (
-        g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:] - 4.0 * g[1:-1, 1:-1]
-    )
+    laplacian[1:-1, 1:-1] = g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:] - 4.0 * g[1:-1, 1:-1]
     variance = float(laplacian[inner].var())
     return max(0.0, min(1.0, 1.0 - math.log1p(variance) / math.log1p(1000.0)))
 

@@ -123,7 +123,9 @@ def ranked_scores(scores: Mapping[str, float], limit: int = ALL_SCORES_MAX) -> d
 def top_label_entries(scores: Mapping[str, float], limit: int = TOP_K) -> list[dict[str, Any]]:
     """`top_labels` in the original's shape: `{label, score, logit, clip_score}`."""
     ranked = sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))[:limit]
-    return [{"label": label, "score": round6(score), "logit": None, "clip_score": None} for label, score in ranked]
+    return [
+        {"label": label, "score": round6(score), "logit": None, "clip_score": None} for label, score in ranked
+    ]
 
 
 def fallback_result(

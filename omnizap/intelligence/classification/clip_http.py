@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
@@ -39,12 +40,26 @@ from omnizap.intelligence.classification.results import (
 )
 
 NON_RETRYABLE_STATUS = frozenset({400, 413, 415, 422})
-DECODER_MARKERS = (
-    "could not create decoder object",
-    "nao foi possivel decodificar",
-    "não foi possível decodificar",
-)
+# Matched against the error text without accents and in lower case (FastAPI may escape them in JSON).
+DECODER_MARKERS = ("could not create decoder object", "nao foi possivel decodificar")
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+
+
+def _error_text(body: bytes) -> str:
+    """The error message of an answer: its JSON `detail` when there is one, else the raw text."""
+    text = body[:4000].decode("utf-8", errors="replace")
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(parsed, Mapping) and isinstance(parsed.get("detail"), str):
+        return parsed["detail"]
+    return text
+
+
+def _folded(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(char for char in decomposed if not unicodedata.combining(char)).lower()
 
 
 def _finite(value: Any) -> float | None:
@@ -199,16 +214,14 @@ class ClipHttpClassifier:
             return ClassifierFailure(f"the classifier did not answer within {self.timeout_seconds:g} s")
         except httpx.HTTPError as exc:
             return ClassifierFailure(f"the classifier could not be reached: {type(exc).__name__}: {exc}")
-        text = body[:2000].decode("utf-8", errors="replace")
-        if status in NON_RETRYABLE_STATUS or (
-            status >= 400 and any(m in text.lower() for m in DECODER_MARKERS)
-        ):
-            code = (
-                "decoder-error" if any(m in text.lower() for m in DECODER_MARKERS) else "non-retryable-error"
-            )
+        text = _error_text(body) if status >= 400 else ""
+        decoder = any(marker in _folded(text) for marker in DECODER_MARKERS)
+        if status in NON_RETRYABLE_STATUS or (status >= 400 and decoder):
+            code = "decoder-error" if decoder else "non-retryable-error"
             return InvalidImage(f"the classifier refused the image (HTTP {status}): {text[:200]}", code)
         if not 200 <= status < 300:
-            return ClassifierFailure(f"the classifier answered HTTP {status}: {text[:200]}")
+            detail = _error_text(body)[:200]
+            return ClassifierFailure(f"the classifier answered HTTP {status}: {detail}")
         try:
             payload = json.loads(body)
         except ValueError:

@@ -178,9 +178,9 @@ class ClipHttpClassifier:
 
     @cached_property
     def _themes(self) -> Any:
-        from omnizap.intelligence.classification.themes import LabelThemeMapper
+        from omnizap.intelligence.classification.themes import shared_label_mapper
 
-        return LabelThemeMapper(threads=1)
+        return shared_label_mapper()
 
     def load(self) -> None:
         """Nothing to load; reachability is learned per request (an outage fails requests, not this)."""

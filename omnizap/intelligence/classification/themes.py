@@ -14,6 +14,7 @@ the classification version, re-queues old rows once (MODEL_UPGRADE).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import importlib.resources
@@ -221,6 +222,12 @@ class LabelThemeMapper:
         weights = np.array([scores[label] for label in labels], dtype=np.float32)
         themes = weights @ self._rows(labels)
         return {key: float(value) for key, value in zip(self.keys, themes, strict=True) if value > 0}
+
+
+@functools.cache
+def shared_label_mapper() -> LabelThemeMapper:
+    """One mapper per process: the text model and the label rows it learned are reused."""
+    return LabelThemeMapper(threads=1)
 
 
 def _words(text: str) -> set[str]:

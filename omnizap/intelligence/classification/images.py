@@ -51,7 +51,11 @@ def keyframe_indices(frame_count: int, wanted: int) -> list[int]:
 
 def _square_on_white(frame: Image.Image) -> tuple[Image.Image, np.ndarray]:
     rgba = frame.convert("RGBA")
-    rgba.thumbnail((WORK_SIZE, WORK_SIZE), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    # Fit the longer side to WORK_SIZE, up or down, so small stickers fill the square as big ones do.
+    scale = WORK_SIZE / max(rgba.width, rgba.height)
+    size = (max(1, round(rgba.width * scale)), max(1, round(rgba.height * scale)))
+    if size != rgba.size:
+        rgba = rgba.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0 if scale < 1 else None)
     canvas = Image.new("RGBA", (WORK_SIZE, WORK_SIZE), (255, 255, 255, 0))
     canvas.paste(rgba, ((WORK_SIZE - rgba.width) // 2, (WORK_SIZE - rgba.height) // 2))
     alpha = np.asarray(canvas.getchannel("A"), dtype=np.uint8)

@@ -168,6 +168,26 @@ class Settings(BaseSettings):
     domain_event_outbox_lock_timeout_seconds: int = Field(900, ge=1, le=86_400)
     sticker_domain_event_consumer_poller_interval_ms: int = Field(2_000, ge=50)
     sticker_domain_event_consumer_cohort_key: str = ""
+    # Which processes consume (pipeline §7.1-7.2, our fixes in docs/runbook.md): `omnizap serve` runs
+    # the scheduler and an inline poller; `omnizap worker NAME` runs one dedicated consumer.
+    sticker_worker_pipeline_enabled: bool = Field(True, description="Scheduler + inline poller in serve")
+    sticker_worker_pipeline_inline_poller_enabled: bool = True
+    sticker_worker_pipeline_inline_poller_force_enabled: bool = Field(
+        False, description="Inline poller consumes every type, whatever the dedicated-workers flag says"
+    )
+    sticker_dedicated_workers_enabled: bool = True
+    sticker_dedicated_worker_force_enabled: bool = Field(
+        False, description="Dedicated workers consume whatever the dedicated-workers flag says"
+    )
+    sticker_domain_event_consumer_enabled: bool = True
+    sticker_domain_event_consumer_batch_size: int = Field(50, ge=1, le=500)
+    sticker_domain_event_consumer_window_seconds: float = Field(
+        10.0, ge=1, le=600, description="Events within this window start one cycle task"
+    )
+    sticker_worker_completed_retention_hours: float = Field(
+        168.0, ge=1, description="Completed task and event rows older than this are deleted"
+    )
+    sticker_object_storage_sync_cadence_ms: int = Field(300_000, ge=10_000)
     sticker_score_snapshot_refresh_interval_ms: int = Field(300_000, ge=1_000)
     sticker_score_snapshot_max_age_ms: int = Field(900_000, ge=1_000, description="Freshness bound on reads")
 

@@ -277,3 +277,15 @@ def test_outbox_events_roll_back_with_their_transaction_and_dedupe_by_key(db: Da
     assert [item.payload["version"] for item in claimed] == [1, 2]
     with db.read() as connection:
         assert connection.execute(sa.select(sa.func.count()).select_from(domain_event_outbox)).scalar() == 2
+
+
+def test_complete_many_finishes_only_rows_still_held(db: Database):
+    queue = task_queue(db)
+    for key in ("a", "b", "c"):
+        enqueue(queue, key=key)
+    batch = queue.claim("w", limit=3)
+    expire_leases(db)
+    (stolen,) = queue.claim("other", limit=1)
+    assert queue.complete_many(batch) == 2
+    assert queue.complete_many([]) == 0
+    assert row(db, stolen.id)["status"] == "processing"

@@ -114,9 +114,23 @@ def _run_workers(config: object, sockets: list[socket], metrics_dir: Path) -> bo
     default=None,
     help="Worker processes [default: HTTP_WORKERS, else the number of CPUs].",
 )
+@click.option(
+    "--pipeline/--no-pipeline",
+    "run_pipeline",
+    default=None,
+    help="Run the task scheduler, inline poller and outbox consumer here "
+    "[default: STICKER_WORKER_PIPELINE_ENABLED, on].",
+)
 @pass_app
-def serve(app: AppContext, host: str | None, port: int | None, workers: int | None) -> None:
-    """Run the web catalog, the JSON API and /metrics."""
+def serve(
+    app: AppContext, host: str | None, port: int | None, workers: int | None, run_pipeline: bool | None
+) -> None:
+    """Run the web catalog, the JSON API and /metrics, and the background pipeline.
+
+    The pipeline (scheduler, inline poller, outbox consumer) runs in this supervising process, once
+    per server; each task type is left to dedicated `omnizap worker` processes while
+    `enable_worker_dedicated_processes` gives it to them.
+    """
     settings = app.runtime.settings
     host = host or settings.metrics_host
     port = port or settings.metrics_port
@@ -133,6 +147,12 @@ def serve(app: AppContext, host: str | None, port: int | None, workers: int | No
     from omnizap.web.http.protocol import CoalescingHttpToolsProtocol
 
     configure_logging(settings)
+    background = None
+    if settings.sticker_worker_pipeline_enabled if run_pipeline is None else run_pipeline:
+        from omnizap.pipeline import InlinePipeline
+
+        background = InlinePipeline(app.runtime)
+        background.start()
     config = uvicorn.Config(
         APP_FACTORY,
         factory=True,
@@ -158,15 +178,19 @@ def serve(app: AppContext, host: str | None, port: int | None, workers: int | No
         err=False,
     )
     sys.stdout.flush()
-    if workers > 1:
-        started = _run_workers(config, [config.bind_socket()], metrics_dir)
-    else:
-        # uvicorn re-raises the stop signal after a graceful shutdown, with the handlers that were in
-        # place before it started; these make that a normal exit (0), as with several workers.
-        for stop_signal in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(stop_signal, lambda _signum, _frame: None)
-        server = uvicorn.Server(config)
-        server.run()
-        started = server.started
+    try:
+        if workers > 1:
+            started = _run_workers(config, [config.bind_socket()], metrics_dir)
+        else:
+            # uvicorn re-raises the stop signal after a graceful shutdown, with the handlers that were
+            # in place before it started; these make that a normal exit (0), as with several workers.
+            for stop_signal in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(stop_signal, lambda _signum, _frame: None)
+            server = uvicorn.Server(config)
+            server.run()
+            started = server.started
+    finally:
+        if background is not None:
+            background.stop(timeout=settings.http_graceful_shutdown_seconds)
     if not started:
         fail("the server did not start; see the log above", exit_code=STARTUP_FAILED_EXIT)

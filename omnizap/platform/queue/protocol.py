@@ -297,6 +297,32 @@ class Queue:
         with self.database.transaction() as own:
             return bool(own.execute(statement).rowcount)
 
+    def complete_many(self, items: Sequence[ClaimedItem]) -> int:
+        """Mark a whole claimed batch done in one statement; returns how many were still held."""
+        if not items:
+            return 0
+        now = utcnow()
+        table = self.table
+        done = 0
+        with self.database.transaction() as connection:
+            for token in {item.token for item in items}:
+                ids = [item.id for item in items if item.token == token]
+                done += connection.execute(
+                    table.update()
+                    .where(table.c.id.in_(ids), table.c.worker_token == token, table.c.status == "processing")
+                    .values(
+                        status="completed",
+                        processed_at=now,
+                        worker_token=None,
+                        locked_at=None,
+                        lease_expires_at=None,
+                        last_error=None,
+                        updated_at=now,
+                    )
+                    .execution_options(preserve_rowcount=True)
+                ).rowcount
+        return done
+
     def release(self, items: Iterable[ClaimedItem]) -> int:
         """Give rows back unrun (a worker shutting down): pending again, the attempt not counted."""
         released = 0

@@ -76,7 +76,7 @@ def task_handlers(settings: Settings) -> dict[str, TaskHandler]:
     return handlers
 
 
-_HANDLER_MODULES: tuple[str, ...] = ()
+_HANDLER_MODULES: tuple[str, ...] = ("omnizap.intelligence.tasks",)
 
 
 def _module_handlers(module_name: str) -> Mapping[str, TaskHandler]:

@@ -236,6 +236,13 @@ def test_disabled_or_unusable_classifier_skips(db, tmp_path, overrides):
     assert rows(db) == {}
 
 
+def test_nothing_to_do_never_loads_the_classifier(db, tmp_path):
+    settings = clip_settings(db, tmp_path, "ftp://127.0.0.1/classify")  # loading it would fail
+    report = run_cycle(db, settings)
+    assert report.status == "completed"
+    assert report.pending.as_dict()["processed"] == 0
+
+
 # --- reprocess queue --------------------------------------------------------------------------------
 
 

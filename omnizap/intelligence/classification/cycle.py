@@ -29,7 +29,7 @@ from omnizap.config import Settings
 from omnizap.intelligence.classification import repository, reprocess
 from omnizap.intelligence.classification.errors import ClassifierUnavailable
 from omnizap.intelligence.classification.metrics import ClassificationMetrics, classification_metrics
-from omnizap.intelligence.classification.providers import Classifier, classifier_for
+from omnizap.intelligence.classification.providers import Classifier, classification_version, classifier_for
 from omnizap.intelligence.classification.service import ClassificationService, Classified, Tally
 from omnizap.platform import leases
 from omnizap.platform.db import Database
@@ -71,6 +71,10 @@ class CycleReport:
         }
 
 
+class _NotInstalled(Exception):
+    """The classifier could not load (models missing, unusable URL): the cycle is skipped."""
+
+
 class _LeaseLost(Exception):
     """Raised inside a transaction to undo a write whose queue row another worker now holds."""
 
@@ -96,6 +100,7 @@ class ClassificationCycle:
         self.heartbeat = heartbeat
         self.metrics = metrics or classification_metrics()
         self.progress = progress or (lambda _count: None)
+        self._service: ClassificationService | None = None
         self.queue = Queue(
             database,
             REPROCESS_QUEUE,
@@ -110,6 +115,18 @@ class ClassificationCycle:
             return "CLIP_CLASSIFIER_ENABLED is false"
         return None
 
+    def _service_now(self) -> ClassificationService:
+        """The service, loading the classifier on first need: a cycle with nothing to do never loads
+        the models (the inline poller of `omnizap serve` runs this cycle too)."""
+        if self._service is None:
+            try:
+                classifier = self._classifier or classifier_for(self.settings)
+                classifier.load()
+            except ClassifierUnavailable as exc:
+                raise _NotInstalled(f"classifier unavailable: {exc}") from exc
+            self._service = ClassificationService(self.database, self.storage, classifier)
+        return self._service
+
     def run(self, *, pending_limit: int | None = None, reprocess_enabled: bool | None = None) -> CycleReport:
         """Run the cycle. Raises ClassifierUnavailable when the classifier failed mid-cycle (after
         recording the metrics), so the task is retried with backoff."""
@@ -117,30 +134,29 @@ class ClassificationCycle:
         report = CycleReport()
         try:
             report.reason = self._skip_reason()
-            classifier: Classifier | None = None
-            if report.reason is None:
-                try:
-                    classifier = self._classifier or classifier_for(self.settings)
-                    classifier.load()
-                except ClassifierUnavailable as exc:
-                    report.reason = f"classifier unavailable: {exc}"
-            if classifier is None or report.reason is not None:
+            if report.reason is not None:
                 report.status = "skipped"
-                logger.warning("classification cycle skipped: %s", report.reason)
+                logger.info("classification cycle skipped: %s", report.reason)
                 return report
-            report.version = classifier.version
-            service = ClassificationService(self.database, self.storage, classifier)
+            report.version = (
+                self._classifier.version if self._classifier else classification_version(self.settings)
+            )
             limit = (
                 self.settings.sticker_classification_max_per_cycle if pending_limit is None else pending_limit
             )
-            self._pending(service, report, limit)
             use_queue = (
                 self.settings.sticker_reprocess_queue_enabled
                 if reprocess_enabled is None
                 else reprocess_enabled
             )
-            if use_queue and self.heartbeat():
-                self._reprocess(service, report)
+            try:
+                self._pending(report, limit)
+                if use_queue and self.heartbeat():
+                    self._reprocess(report, report.version)
+            except _NotInstalled as exc:
+                report.status, report.reason = "skipped", str(exc)
+                logger.warning("classification cycle skipped: %s", report.reason)
+                return report
         except ClassifierUnavailable as exc:
             report.status, report.reason = "failed", str(exc)
             raise
@@ -155,7 +171,7 @@ class ClassificationCycle:
         return report
 
     # --- pending ---------------------------------------------------------------------------------
-    def _pending(self, service: ClassificationService, report: CycleReport, limit: int) -> None:
+    def _pending(self, report: CycleReport, limit: int) -> None:
         if limit <= 0:
             return
         if not leases.acquire(self.database, PENDING_LEASE, self.worker, PENDING_LEASE_SECONDS):
@@ -173,6 +189,7 @@ class ClassificationCycle:
                 if not assets:
                     break
                 cursor = (assets[-1]["created_at"], assets[-1]["id"])
+                service = self._service_now()
                 try:
                     report.pending.merge(service.classify_and_store(assets))
                 except ClassifierUnavailable:
@@ -189,8 +206,7 @@ class ClassificationCycle:
             leases.release(self.database, PENDING_LEASE, self.worker)
 
     # --- reprocess -------------------------------------------------------------------------------
-    def _reprocess(self, service: ClassificationService, report: CycleReport) -> None:
-        version = service.classifier.version
+    def _reprocess(self, report: CycleReport, version: str) -> None:
         report.enqueued = reprocess.run_producers(
             self.database, self.queue, self.settings, version=version, now=utcnow()
         )
@@ -204,6 +220,11 @@ class ClassificationCycle:
             if not items:
                 break
             handled += len(items)
+            try:
+                service = self._service_now()
+            except _NotInstalled:
+                self.queue.release(items)  # not this worker's fault: give the rows back unrun
+                raise
             self._handle(service, report, items, version)
             if not self.heartbeat():
                 break

@@ -72,6 +72,7 @@ class TextEmbedder:
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
     @cached_property

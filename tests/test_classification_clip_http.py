@@ -158,6 +158,13 @@ def test_hostile_values_are_filtered_not_stored(clip_server):
     assert result.embedding is None
 
 
+def test_an_endless_answer_is_cut_off(clip_server):
+    clip_server.respond = lambda request: (200, b"[" + b"1," * 3_000_000 + b"1]")
+    outcome = one(client(clip_server, clip_classifier_timeout_ms=10_000))
+    assert isinstance(outcome, ClassifierFailure)
+    assert "more than" in str(outcome)
+
+
 def test_timeout_is_a_failure(clip_server):
     def hang(request):
         clip_server.release.wait(30)  # released at teardown, long after the client gave up

@@ -53,6 +53,7 @@ TEXT_START = 0.2
 TEXT_SPAN = 0.2
 THOROUGH_KEYFRAMES = 3
 INFERENCE_CHUNK = 64  # frames per model call: bigger batches stopped paying off on two cores
+PIPELINE_CHUNK = 16  # stickers decoded ahead of each model call
 MIN_THEME_SCORE = 1e-5
 
 
@@ -148,17 +149,24 @@ class BuiltinClassifier:
 
     def classify(self, requests: Sequence[ClassifyRequest], *, thorough: bool = False) -> list[Outcome]:
         self.load()
-        prepared = list(
-            self._decoders.map(lambda pair: self._prepare(pair[0], pair[1], thorough), enumerate(requests))
-        )
+        # Every file is handed to the decoding threads at once; inference then takes them a chunk at
+        # a time, so later files decode while earlier ones are in the models (onnxruntime releases
+        # the GIL), instead of the models waiting for the whole batch to decode.
+        futures = [
+            self._decoders.submit(self._prepare, index, request, thorough)
+            for index, request in enumerate(requests)
+        ]
         outcomes: list[Outcome | None] = [None] * len(requests)
-        ready: list[_Prepared] = []
-        for position, item in enumerate(prepared):
-            if isinstance(item, InvalidImage):
-                outcomes[position] = item
-            else:
-                ready.append(item)
-        if ready:
+        for start in range(0, len(futures), PIPELINE_CHUNK):
+            ready: list[_Prepared] = []
+            for position, future in enumerate(futures[start : start + PIPELINE_CHUNK], start):
+                item = future.result()
+                if isinstance(item, InvalidImage):
+                    outcomes[position] = item
+                else:
+                    ready.append(item)
+            if not ready:
+                continue
             try:
                 results = self._infer(ready, requests, thorough)
             except (RuntimeError, ValueError, MemoryError) as exc:  # onnxruntime failures are RuntimeErrors

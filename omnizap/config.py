@@ -11,7 +11,7 @@ import os
 import socket
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -239,6 +239,62 @@ class Settings(BaseSettings):
         120, ge=10, le=3600, description="new: the auto_theme_packs lease, renewed after every write"
     )
 
+    # --- classification and reprocess queue (pipeline §1; docs/intelligence.md) ----------------
+    # Original names where the original had the knob. New: STICKER_CLASSIFIER_BACKEND (the original
+    # had only the CLIP HTTP client; CLIP_CLASSIFIER_PROVIDER keeps its meaning, the provider name
+    # stored on rows that service writes), the builtin model knobs and the NSFW/trend producers.
+    clip_classifier_enabled: bool = Field(True, description="false: no classifier runs; assets stay pending")
+    sticker_classifier_backend: Literal["builtin", "clip-http"] = Field(
+        "builtin", description="builtin: offline models in the ml extra; clip-http: CLIP_CLASSIFIER_API_URL"
+    )
+    clip_classifier_api_url: str = "http://127.0.0.1:8008/classify"
+    clip_classifier_timeout_ms: int = Field(3000, ge=500, le=120_000)
+    clip_classifier_provider: str = Field("clip", description="`provider` stored on clip-http rows")
+    clip_classifier_classification_version: str = Field(
+        "", description="Overrides the classification version; a change re-queues old rows once"
+    )
+    clip_classifier_model_version: str = Field("", description="Fallback for the version (original name)")
+    clip_classifier_nsfw_threshold: float | None = Field(
+        None, ge=0, le=1, description="is_nsfw at or above; unset: 0.6 (and not sent to clip-http)"
+    )
+    sticker_classification_background_enabled: bool = True
+    sticker_classification_background_concurrency: int | None = Field(
+        None, description="Parallel clip-http requests / inference threads; unset: CPU count (1..16)"
+    )
+    sticker_classification_background_batch_size: int | None = Field(
+        None, description="Assets per inference batch and database page; unset: 32 (1..300)"
+    )
+    sticker_classification_max_per_cycle: int = Field(
+        1000, ge=0, le=100_000, description="Pending assets one cycle classifies at most"
+    )
+    sticker_classification_model_dir: Path | None = Field(
+        None, description="Exported models and the label→theme matrix; unset: <data dir>/models"
+    )
+    sticker_classification_keyframes: int = Field(3, ge=1, le=3, description="Frames of an animated sticker")
+    sticker_classification_input_size: int = Field(224, ge=128, le=320, description="Image model input, px")
+    sticker_reprocess_queue_enabled: bool = True
+    sticker_reprocess_max_per_cycle: int | None = Field(
+        None, description="Reprocess rows one cycle handles; unset: the batch size (0..300)"
+    )
+    sticker_reprocess_model_upgrade_scan_limit: int = Field(350, ge=0, le=2000)
+    sticker_reprocess_low_confidence_scan_limit: int = Field(250, ge=0, le=2000)
+    sticker_reprocess_low_confidence_threshold: float = Field(0.65, ge=0, le=1)
+    sticker_reprocess_low_confidence_margin: float = Field(0.1, ge=0, le=1)
+    sticker_reprocess_low_confidence_stale_hours: float = Field(48.0, ge=0, le=24 * 365)
+    sticker_reprocess_nsfw_review_scan_limit: int = Field(200, ge=0, le=2000)
+    sticker_reprocess_nsfw_review_min: float = Field(0.4, ge=0, le=1, description="Borderline band start")
+    sticker_reprocess_nsfw_review_max: float = Field(0.78, ge=0, le=1, description="Borderline band end")
+    sticker_reprocess_nsfw_public_threshold: float = Field(
+        0.25, ge=0, le=1, description="Review stickers of public, non-sensitive packs from this score"
+    )
+    sticker_reprocess_trend_scan_limit: int = Field(200, ge=0, le=2000)
+    sticker_reprocess_trend_horizon_hours: float = Field(24.0, gt=0, le=240)
+    sticker_reprocess_trend_baseline_days: float = Field(7.0, ge=2, le=60)
+    sticker_reprocess_trend_min_events: int = Field(20, ge=1, description="Interactions in the horizon")
+    sticker_reprocess_trend_ratio: float = Field(
+        3.0, ge=1, description="Horizon rate ÷ baseline daily rate that counts as a jump"
+    )
+
     # --- object storage (pipeline §9) -----------------------------------------------------------
     # The original's names, plus (new) retries, multipart, health probe, sync batch and signed links.
     # Enabled iff STICKER_OBJECT_STORAGE_ENABLED and a bucket is set; delivery then also needs the
@@ -312,6 +368,34 @@ class Settings(BaseSettings):
     @property
     def data_dir(self) -> Path:
         return self.sticker_storage_dir.parent
+
+    @property
+    def classification_concurrency(self) -> int:
+        """STICKER_CLASSIFICATION_BACKGROUND_CONCURRENCY, else the CPU count, clamped to 1..16."""
+        value = self.sticker_classification_background_concurrency or os.cpu_count() or 1
+        return int(_clamp(value, 1, 16))
+
+    @property
+    def classification_batch_size(self) -> int:
+        """STICKER_CLASSIFICATION_BACKGROUND_BATCH_SIZE, else 32, clamped to 1..300.
+
+        The original defaulted to concurrency × 2, which starves batched inference (4 images a batch on
+        two cores); 32 keeps the image models busy and a page of database work short."""
+        return int(_clamp(self.sticker_classification_background_batch_size or 32, 1, 300))
+
+    @property
+    def reprocess_max_per_cycle(self) -> int:
+        value = self.sticker_reprocess_max_per_cycle
+        return int(_clamp(self.classification_batch_size if value is None else value, 0, 300))
+
+    @property
+    def classification_model_dir(self) -> Path:
+        return self.sticker_classification_model_dir or self.data_dir / "models"
+
+    @property
+    def classification_nsfw_threshold(self) -> float:
+        threshold = self.clip_classifier_nsfw_threshold
+        return 0.6 if threshold is None else threshold
 
     def masked(self) -> dict[str, Any]:
         """Effective settings as ENV_NAME → value, with secrets and passwords in URLs masked."""

@@ -72,8 +72,9 @@ def task_handlers(settings: Settings) -> dict[str, TaskHandler]:
     `omnizap --help` and the web workers never load them)."""
     from omnizap.delivery.tasks import TASK_HANDLERS as delivery_tasks
     from omnizap.intelligence.curation.tasks import TASK_HANDLERS as curation_tasks
+    from omnizap.intelligence.tasks import TASK_HANDLERS as classification_tasks
 
-    handlers: dict[str, TaskHandler] = {**curation_tasks, **delivery_tasks}
+    handlers: dict[str, TaskHandler] = {**classification_tasks, **curation_tasks, **delivery_tasks}
     if not settings.sticker_object_storage_enabled:
         handlers.pop(OBJECT_STORAGE_SYNC, None)
     return handlers

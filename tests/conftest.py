@@ -22,6 +22,9 @@ from omnizap.platform.db.migrate import upgrade
 from omnizap.platform.db.schema import feature_flag, metadata
 from omnizap.platform.flags.defaults import FLAG_DEFAULTS
 
+# Shared fixtures of the classification tests (models loaded once per process, a CLIP server).
+pytest_plugins = ["classification_support"]
+
 ALL_ENGINES = ("sqlite", "postgresql", "mysql")
 ADMIN_URLS = {
     "postgresql": os.environ.get(

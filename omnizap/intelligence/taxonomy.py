@@ -31,10 +31,13 @@ SUBTHEMES: tuple[Subtheme, ...] = tuple(
             "animals",
             "Animals",
             {
-                "cats": ("Cats", "cats, kittens and other felines as pets"),
+                "cats": ("Cats", "house cats, kittens and tabby cats kept as pets"),
                 "dogs": ("Dogs", "dogs, puppies and other dog breeds"),
                 "birds": ("Birds", "birds, parrots, owls, eagles and poultry"),
-                "wildlife": ("Wildlife", "wild mammals such as bears, monkeys, elephants, lions and foxes"),
+                "wildlife": (
+                    "Wildlife",
+                    "wild mammals such as bears, monkeys, elephants, lions, tigers and foxes",
+                ),
                 "sea-life": ("Sea Life", "fish, sharks, whales, turtles, crabs and other sea creatures"),
                 "bugs-reptiles": ("Bugs & Reptiles", "insects, spiders, snakes, lizards and frogs"),
             },
@@ -46,7 +49,10 @@ SUBTHEMES: tuple[Subtheme, ...] = tuple(
                 "meals": ("Meals", "pizza, burgers, hot dogs, pasta and other dishes"),
                 "sweets": ("Sweets", "cakes, ice cream, chocolate, cookies and desserts"),
                 "fruit-veg": ("Fruit & Veg", "fruit and vegetables such as bananas, lemons and broccoli"),
-                "drinks": ("Drinks", "coffee, espresso, tea, beer, wine and other drinks"),
+                "drinks": (
+                    "Drinks",
+                    "coffee, espresso, tea, milkshakes, eggnog, beer, wine, cups and glasses of drinks",
+                ),
             },
         ),
         *_theme(

@@ -172,6 +172,8 @@ sticker_asset_classification = sa.Table(
     updated_at_column(),
     sa.Index("ix_classification_version", "classification_version"),
     sa.Index("ix_classification_theme", "theme_key"),
+    # The low-confidence producer scans one version's rows by confidence, lowest first.
+    sa.Index("ix_classification_version_confidence", "classification_version", "confidence"),
 )
 
 sticker_pack_engagement = sa.Table(
@@ -260,6 +262,22 @@ sticker_asset_reprocess_dlq = sa.Table(
     sa.Column("reason", sa.String(32), nullable=False),
     sa.Column("idempotency_key", sa.String(180), nullable=True),
     *_dlq_columns(),
+)
+
+# --- reprocess marks ---------------------------------------------------------------------------------
+# Which reprocess reason was already enqueued for an asset at which classification version. Producers
+# skip marked (asset, reason, version) triples, so each reason fires once per version even after the
+# queue's completed rows are purged (the original's backfill re-enqueued every asset forever, §1.5).
+sticker_asset_reprocess_mark = sa.Table(
+    "sticker_asset_reprocess_mark",
+    metadata,
+    sa.Column(
+        "asset_id", sa.String(36), sa.ForeignKey("sticker_asset.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("reason", sa.String(32), primary_key=True),
+    sa.Column("classification_version", sa.String(64), nullable=False),
+    sa.Column("marked_at", UtcDateTime(), nullable=False),
+    _one_of("reason", REPROCESS_REASONS, "reason"),
 )
 
 sticker_worker_task_queue = sa.Table(

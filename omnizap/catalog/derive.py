@@ -34,6 +34,9 @@ from omnizap.catalog.text import manual_tags
 from omnizap.config import Settings
 
 SNAPSHOT_SOURCE_VERSION = "omz1"  # bump when a formula changes: older snapshot rows become stale
+# Flag of the snapshot read path (pipeline §4.3). Its subject is the pack id, so at a partial rollout
+# a pack reads its snapshot everywhere (lists, intents, details, ranking orders) or nowhere.
+SNAPSHOT_READ_FLAG = "enable_ranking_snapshot_read"
 SNAPSHOT_TAGS_MAX = 30
 SIGNAL_KEYS = (
     "classification_confidence",
@@ -90,6 +93,7 @@ class PackDerivation:
     open_count: int
     like_count: int
     dislike_count: int
+    changed_at: dt.datetime  # the pack's last edit or interaction seen by this derivation
 
     def scores_json(self) -> dict[str, Any]:
         """What the snapshot row keeps beside its columns: the full signals and the facts."""
@@ -98,6 +102,23 @@ class PackDerivation:
             "classification_facts": self.facts.to_json(),
             "classification_stamp": self.stamp,
         }
+
+
+def last_change(updated_at: dt.datetime, counters: Mapping[str, Any] | None) -> dt.datetime:
+    """The pack's last change that moves its signals: an edit (updated_at) or an interaction."""
+    engaged = counters.get("updated_at") if counters else None
+    return engaged if engaged is not None and engaged > updated_at else updated_at
+
+
+def snapshot_is_fresh(
+    snapshot: Mapping[str, Any] | None, changed_at: dt.datetime, now: dt.datetime, max_age: dt.timedelta
+) -> bool:
+    """A snapshot may stand in for live signals: same formula version, computed after the pack's
+    last change (`last_change`) and less than `max_age` ago."""
+    if snapshot is None or snapshot.get("source_version") != SNAPSHOT_SOURCE_VERSION:
+        return False
+    refreshed = snapshot.get("refreshed_at")
+    return refreshed is not None and refreshed >= changed_at and refreshed > now - max_age
 
 
 def signals_from_scores(scores: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -194,6 +215,7 @@ def derive(
             open_count=inputs.open_count,
             like_count=inputs.like_count,
             dislike_count=inputs.dislike_count,
+            changed_at=last_change(row["updated_at"], counters),
         )
     return derived
 

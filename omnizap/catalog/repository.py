@@ -144,6 +144,16 @@ def catalog_pack_rows(
     return rows
 
 
+def ranked_pack_rows(connection: Connection, *, only_classified: bool) -> list[dict[str, Any]]:
+    """`id` and `updated_at` of every listed pack, the packs a ranking order holds: what a targeted
+    refresh needs of the packs it does not recompute (no counts, no cover)."""
+    has_items = sa.exists(sa.select(1).where(item.c.pack_id == pack.c.id))
+    query = sa.select(pack.c.id, fast_time(pack.c.updated_at)).where(listed_condition(), has_items)
+    if only_classified:
+        query = query.where(has_classified_item())
+    return [dict(row) for row in connection.execute(query).mappings()]
+
+
 def classified_pack_ids(connection: Connection, pack_ids: Sequence[str] | None) -> set[str]:
     query = (
         sa.select(item.c.pack_id)
@@ -200,6 +210,41 @@ def snapshot_rows(
         for row in connection.execute(_restricted(query, snapshot.c.pack_id, chunk)).mappings():
             found[row["pack_id"]] = dict(row)
     return found
+
+
+def snapshot_times(connection: Connection, pack_ids: Sequence[str] | None) -> dict[str, dt.datetime]:
+    """refreshed_at of the snapshot rows present."""
+    query = sa.select(snapshot.c.pack_id, fast_time(snapshot.c.refreshed_at))
+    found: dict[str, dt.datetime] = {}
+    for chunk in batches(pack_ids):
+        found.update(
+            (pack_id, refreshed)
+            for pack_id, refreshed in connection.execute(_restricted(query, snapshot.c.pack_id, chunk))
+        )
+    return found
+
+
+def snapshot_pending_count(connection: Connection, *, stale_before: dt.datetime, source_version: str) -> int:
+    """Reachable, non-empty packs whose snapshot cannot be read: missing, of another formula
+    version, computed before the pack's last edit or interaction, or at/before `stale_before`."""
+    has_items = sa.exists(sa.select(1).where(item.c.pack_id == pack.c.id))
+    stale = sa.or_(
+        snapshot.c.pack_id.is_(None),
+        snapshot.c.source_version != source_version,
+        snapshot.c.refreshed_at < pack.c.updated_at,
+        sa.and_(engagement.c.updated_at.is_not(None), snapshot.c.refreshed_at < engagement.c.updated_at),
+        snapshot.c.refreshed_at <= stale_before,
+    )
+    query = (
+        sa.select(sa.func.count())
+        .select_from(
+            pack.outerjoin(snapshot, snapshot.c.pack_id == pack.c.id).outerjoin(
+                engagement, engagement.c.pack_id == pack.c.id
+            )
+        )
+        .where(reachable_condition(), has_items, stale)
+    )
+    return int(connection.execute(query).scalar_one())
 
 
 def quality_bases(connection: Connection, pack_ids: Sequence[str] | None) -> dict[str, float]:

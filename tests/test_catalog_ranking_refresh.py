@@ -301,6 +301,29 @@ def test_a_snapshot_older_than_the_packs_last_change_is_not_served(env):
     assert catalog.pack_detail(edited.pack_key)["signals"]["trend_score"] == 0.0
 
 
+def test_after_a_like_the_snapshot_is_rescored_as_the_refresh_would_compute_it(env):
+    pack = make_pack(env.packs, env.db, "Rescored", description="tagged [pack-tags:cats,dogs]")
+    record_engagement(env.db, pack.id, opens=9, opened_at=opens_over_the_week())
+    refresh(env, {})
+    now = utcnow()
+    record_engagement(env.db, pack.id, opens=6, likes=4, opened_at=[now - dt.timedelta(minutes=5)] * 6)
+    catalog = reader(env)
+    rescored = catalog.pack_detail(pack.pack_key)["signals"]
+    listed = catalog.list_packs()["data"][0]["signals"]
+    record = catalog._current_index().get(pack.id)
+    assert record is not None and record.live is not None and record.live.rescored_from is not None
+    refresh(env, {"pack_ids": [pack.id]})
+    computed = reader(env).pack_detail(pack.pack_key)["signals"]  # from the new snapshot
+    assert computed["engagement_score"] > 0.08 and computed["trend_score"] > 1
+    for signals in (rescored, listed):
+        assert signals.keys() == computed.keys()
+        for key, value in computed.items():
+            if isinstance(value, float):
+                assert signals[key] == pytest.approx(value, abs=1e-5), key
+            else:
+                assert signals[key] == value, key
+
+
 def test_a_loaded_snapshot_is_dropped_from_memory_when_it_passes_the_bound(env):
     pack = make_pack(env.packs, env.db, "In Memory")
     refresh(env, {})

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from omnizap.catalog import repository as repo
 from omnizap.catalog.classification import merge_tags
-from omnizap.catalog.derive import DeriveSettings, PackDerivation, derive, last_change, snapshot_is_fresh
+from omnizap.catalog.derive import DeriveSettings, PackDerivation, current_derivations
 from omnizap.catalog.params import ListQuery
 from omnizap.catalog.signals import TRENDING_THRESHOLD, classify_intent, effective_nsfw_level
 from omnizap.catalog.text import fold, manual_tags, public_description, search_text
@@ -100,6 +100,7 @@ def _record(
     is_sensitive = bool(row["is_sensitive"])
     snapshot_time: dt.datetime | None = None
     if live is not None:
+        snapshot_time = live.rescored_from  # a rescore still leans on its snapshot: it expires too
         signals = live.signals
         tags = live.tags
         level = live.nsfw_level
@@ -175,9 +176,9 @@ def load_records(
     """Records of the listed packs among `pack_ids` (None: all of them), in a handful of queries.
 
     `snapshot_read(pack_id)` says whether that pack's snapshot may be read at all (the
-    `enable_ranking_snapshot_read` flag); packs it refuses, and packs without a fresh snapshot, get
-    live signals. A record of `previous` built from the same rows and a still fresh snapshot is
-    reused as is.
+    `enable_ranking_snapshot_read` flag); `derive.current_derivations` decides which packs read
+    theirs as is and which get live signals. A record of `previous` built from the same rows and a
+    still fresh snapshot is reused as is.
     """
     rows = repo.catalog_pack_rows(connection, pack_ids, listed_only=True, only_classified=only_classified)
     if not rows:
@@ -185,18 +186,16 @@ def load_records(
     ids = None if pack_ids is None else [row["id"] for row in rows]
     counters = repo.engagement_rows(connection, ids)
     snapshots = repo.snapshot_rows(connection, ids, with_scores=False)
-    stale = [
-        row
-        for row in rows
-        if not snapshot_read(row["id"])
-        or not snapshot_is_fresh(
-            snapshots.get(row["id"]),
-            last_change(row["updated_at"], counters.get(row["id"])),
-            now,
-            snapshot_max_age,
-        )
-    ]
-    live = derive(connection, stale, derive_settings, now, everything=False) if stale else {}
+    live = current_derivations(
+        connection,
+        rows,
+        counters=counters,
+        snapshots=snapshots,
+        settings=derive_settings,
+        now=now,
+        max_age=snapshot_max_age,
+        snapshot_read=snapshot_read,
+    )
     records: dict[str, PackRecord] = {}
     for row in rows:
         pack_id = row["id"]

@@ -49,12 +49,11 @@ from sqlalchemy.engine import Connection
 from omnizap.catalog import repository as repo
 from omnizap.catalog.classification import ClassificationFacts
 from omnizap.catalog.derive import (
+    SNAPSHOT_SOURCE_VERSION,
     DeriveSettings,
     PackDerivation,
     derive,
     facts_from_scores,
-    last_change,
-    snapshot_is_fresh,
     snapshot_row,
 )
 from omnizap.catalog.index import always, microseconds
@@ -167,19 +166,38 @@ def _values(derivation: PackDerivation) -> OrderValues:
 
 
 def _sort_rows(listed: Sequence[tuple[str, int]], values: Mapping[str, OrderValues]) -> dict[str, list[str]]:
-    """The pack ids of each score sort, best first; ties by newest change, then id (deterministic)."""
+    """The pack ids of each score sort, best first; ties by ranking score, newest change, then id.
 
-    def base(entry: tuple[str, int]) -> tuple[float, int, str]:
-        pack_id, updated_us = entry
-        return (-values[pack_id][0], -updated_us, pack_id)
-
-    keys: dict[str, Callable[[tuple[str, int]], tuple[Any, ...]]] = {
-        "popular": base,
-        "trending": lambda entry: (-values[entry[0]][1], *base(entry)),
-        "liked": lambda entry: (-values[entry[0]][2], *base(entry)),
-        "downloads": lambda entry: (-values[entry[0]][3], *base(entry)),
+    One full sort by (ranking, newest change, id), then a stable sort of that order by each other
+    sort's own key: equal keys keep the ranking order, which is the tie-break, at a fraction of the
+    cost of comparing tuples in four sorts."""
+    popular = [
+        entry[0] for entry in sorted(listed, key=lambda entry: (-values[entry[0]][0], -entry[1], entry[0]))
+    ]
+    return {
+        "popular": popular,
+        "trending": sorted(popular, key=lambda pack_id: -values[pack_id][1]),
+        "liked": sorted(popular, key=lambda pack_id: -values[pack_id][2]),
+        "downloads": sorted(popular, key=lambda pack_id: -values[pack_id][3]),
     }
-    return {sort_key: [entry[0] for entry in sorted(listed, key=key)] for sort_key, key in keys.items()}
+
+
+def _insert_ranking_rows(connection: Connection, rows: Sequence[tuple[int, str, int, str]]) -> None:
+    """Plain-tuple executemany straight to the driver: a generation is ~4 rows per listed pack, and
+    building SQLAlchemy's per-row parameters cost more than the insert itself (≈0.3 s of 0.5 s
+    for 32,000 rows on SQLite). Every column is an int or a str, so no type processing is skipped."""
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    columns = ", ".join(
+        column.name
+        for column in (
+            ranking_table.c.generation_id,
+            ranking_table.c.sort_key,
+            ranking_table.c.position,
+            ranking_table.c.pack_id,
+        )
+    )
+    statement = f"INSERT INTO {ranking_table.name} ({columns}) VALUES ({', '.join([mark] * 4)})"
+    connection.exec_driver_sql(statement, list(rows))
 
 
 def _check(heartbeat: Callable[[], bool] | None) -> None:
@@ -415,26 +433,17 @@ class RankingStore:
         order (missing, stale, or not to be read); the other listed packs keep their snapshot
         values. None when that is most of the catalog: a full computation is cheaper then."""
         named = list(dict.fromkeys(str(pack_id) for pack_id in pack_ids))
-        only_classified = self.settings.sticker_catalog_only_classified
         with self.database.read() as connection:
-            listed = repo.ranked_pack_rows(connection, only_classified=only_classified)
+            listed = repo.order_rows(
+                connection,
+                only_classified=self.settings.sticker_catalog_only_classified,
+                stale_before=now - self.snapshot_max_age,
+                source_version=SNAPSHOT_SOURCE_VERSION,
+            )
             named_rows = repo.catalog_pack_rows(connection, named, listed_only=False, only_classified=False)
-            counters = repo.engagement_rows(connection, None)
-            snapshots = repo.snapshot_rows(connection, None, with_scores=False)
             named_set = {row["id"] for row in named_rows}
             stale = [
-                row["id"]
-                for row in listed
-                if row["id"] not in named_set
-                and (
-                    not snapshot_read(row["id"])
-                    or not snapshot_is_fresh(
-                        snapshots.get(row["id"]),
-                        last_change(row["updated_at"], counters.get(row["id"])),
-                        now,
-                        self.snapshot_max_age,
-                    )
-                )
+                row[0] for row in listed if row[0] not in named_set and (row[6] or not snapshot_read(row[0]))
             ]
             if len(named_rows) + len(stale) > FULL_SHARE * max(1, len(listed)):
                 return None
@@ -445,29 +454,22 @@ class RankingStore:
             )
             rows = [*named_rows, *stale_rows]
             derived = self._derive(connection, rows, now, everything=False)
-        values: dict[str, tuple[float, float, int, int]] = {}
-        for row in listed:
-            pack_id = row["id"]
+            existing = repo.snapshot_times(connection, [*named, *stale])
+        values: dict[str, OrderValues] = {}
+        for pack_id, _updated, ranking, trend, likes, opens, _stale in listed:
             derivation = derived.get(pack_id)
             if derivation is not None:
                 values[pack_id] = _values(derivation)
-                continue
-            snapshot = snapshots[pack_id]  # fresh, or the pack would have been derived
-            counts = counters.get(pack_id) or {}
-            values[pack_id] = (
-                float(snapshot["ranking_score"]),
-                float(snapshot["trend_score"]),
-                int(counts.get("like_count") or 0),
-                int(counts.get("open_count") or 0),
-            )
+            elif ranking is not None and trend is not None:  # fresh (else it would be derived)
+                values[pack_id] = (float(ranking), float(trend), int(likes), int(opens))
         return _Plan(
             full=False,
             named=len(named),
             reachable_rows=rows,
             derived=derived,
-            existing={pack_id: row["refreshed_at"] for pack_id, row in snapshots.items()},
-            gone=sorted(pack_id for pack_id in named if pack_id not in named_set and pack_id in snapshots),
-            listed=[(row["id"], microseconds(row["updated_at"])) for row in listed if row["id"] in values],
+            existing=existing,
+            gone=sorted(pack_id for pack_id in named if pack_id not in named_set and pack_id in existing),
+            listed=[(row[0], microseconds(row[1])) for row in listed if row[0] in values],
             values=values,
         )
 
@@ -499,13 +501,13 @@ class RankingStore:
         """Store the orders as generation `generation_id` and mark it ready (None if it was taken
         over meanwhile: then readers never use it)."""
         ranking_rows = [
-            {"generation_id": generation_id, "sort_key": sort_key, "position": position, "pack_id": pack_id}
+            (generation_id, sort_key, position, pack_id)
             for sort_key, ids in orders.items()
             for position, pack_id in enumerate(ids, start=1)
         ]
         for start in range(0, len(ranking_rows), RANKING_INSERT_CHUNK):
             with self.database.transaction() as connection:
-                connection.execute(ranking_table.insert(), ranking_rows[start : start + RANKING_INSERT_CHUNK])
+                _insert_ranking_rows(connection, ranking_rows[start : start + RANKING_INSERT_CHUNK])
         finished = utcnow()
         with self.database.transaction() as connection:
             published = connection.execute(

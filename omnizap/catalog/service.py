@@ -41,11 +41,9 @@ from omnizap.catalog.cursor import Cursor, CursorCodec, cursor_key, invalid_curs
 from omnizap.catalog.derive import (
     SNAPSHOT_READ_FLAG,
     DeriveSettings,
-    derive,
+    current_derivations,
     facts_from_scores,
-    last_change,
     signals_from_scores,
-    snapshot_is_fresh,
 )
 from omnizap.catalog.index import CatalogIndex, PackRecord, load_records, query_matcher
 from omnizap.catalog.params import ListQuery, parse_categories, parse_int, parse_list_query
@@ -615,20 +613,20 @@ class CatalogService:
                     return None, pack_id
             counters = repo.engagement_rows(connection, [pack_id]).get(pack_id) or {}
             snapshot = repo.snapshot_rows(connection, [pack_id], with_scores=True).get(pack_id)
-            fresh = snapshot_is_fresh(
-                snapshot, last_change(row["updated_at"], counters), now, self._snapshot_max_age
-            )
-            if fresh and self.flags.is_enabled(SNAPSHOT_READ_FLAG, pack_id):
-                signals = signals_from_scores((snapshot or {}).get("scores_json"))
+            live = current_derivations(
+                connection,
+                [{**row, "sticker_count": len(items)}],
+                counters={pack_id: counters},
+                snapshots={pack_id: snapshot} if snapshot is not None else {},
+                settings=self.derive_settings,
+                now=now,
+                max_age=self._snapshot_max_age,
+                snapshot_read=lambda subject: self.flags.is_enabled(SNAPSHOT_READ_FLAG, subject),
+            ).get(pack_id)
+            if live is not None:
+                signals: dict[str, Any] | None = live.signals
             else:
-                derivation = derive(
-                    connection,
-                    [{**row, "sticker_count": len(items)}],
-                    self.derive_settings,
-                    now,
-                    everything=False,
-                )
-                signals = derivation[pack_id].signals
+                signals = signals_from_scores((snapshot or {}).get("scores_json"))
         shown = []
         for item in items:
             classification_row = classifications.get(item["sticker_id"])

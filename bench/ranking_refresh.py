@@ -13,7 +13,7 @@ database at `--database-url`), then times, in one process, each step with CPU ti
   after its like (live signals until the refresh catches up), and the full index reload.
 
 Times are medians over `--runs` (a like is recorded before each targeted run; generations are dated
-back before each run that should publish, so the debounce does not turn it into a deferral).
+back before each run that should publish, so the debounce windows do not turn it into a deferral).
 """
 
 from __future__ import annotations
@@ -132,7 +132,11 @@ def main() -> None:
                 )
 
     def age_generations() -> None:
-        past = utcnow() - dt.timedelta(seconds=settings.sticker_catalog_ranking_debounce_seconds + 1)
+        window = max(
+            settings.sticker_catalog_ranking_debounce_seconds,
+            settings.sticker_catalog_ranking_refresh_seconds,
+        )
+        past = utcnow() - dt.timedelta(seconds=window + 1)
         with database.transaction() as connection:
             connection.execute(sticker_catalog_generation.update().values(started_at=past, finished_at=past))
 

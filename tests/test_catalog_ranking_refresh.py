@@ -72,7 +72,7 @@ def reader(env, **options) -> CatalogService:
 
 
 def age_generations(db, seconds: float) -> None:
-    """Date every generation back, as if it was published `seconds` ago (past the debounce)."""
+    """Date every generation back, as if it was published `seconds` ago (past a debounce window)."""
     with db.transaction() as connection:
         connection.execute(
             sticker_catalog_generation.update().values(
@@ -139,9 +139,11 @@ def test_an_engagement_burst_moves_the_pack_to_the_top_of_trending_within_one_re
     # The order of a score sort is the generation's: it moves when a refresh publishes one.
     assert listed_keys(catalog, sort="trending")[0] != rising.pack_key
 
-    age_generations(env.db, env.settings.sticker_catalog_ranking_debounce_seconds)
+    # Likes only reorder: a generation may follow the previous one after the refresh period.
+    age_generations(env.db, env.settings.sticker_catalog_ranking_refresh_seconds)
     summary = refresh(env, {"pack_ids": [rising.id]})
     assert summary["mode"] == "targeted" and summary["generation"] == "published"
+    assert summary["window"] == "order"
     assert summary["derived"] == 1  # the other packs entered the order with their snapshots
     catalog.poll_changes()
     assert generation_ids(env.db)[-1] > built[-1]
@@ -180,10 +182,12 @@ def test_a_started_api_process_adopts_what_the_task_publishes_and_builds_nothing
         catalog.poll_changes()
         assert newcomer.pack_key in listed_keys(catalog, sort="new")
         assert newcomer.pack_key not in listed_keys(catalog)  # not in the ranked order yet
+        # A pack joining the listing needs only the short debounce.
         age_generations(env.db, env.settings.sticker_catalog_ranking_debounce_seconds)
         summary = refresh(env, {"pack_ids": [newcomer.id]})
         catalog.poll_changes()
-        assert summary["generation"] == "published" and catalog._generation().id == summary["generation_id"]
+        assert summary["generation"] == "published" and summary["window"] == "listing"
+        assert catalog._generation().id == summary["generation_id"]
         assert newcomer.pack_key in listed_keys(catalog)
     finally:
         catalog.stop()
@@ -210,29 +214,37 @@ def test_a_refresh_inside_the_debounce_window_defers_to_one_follow_up(env):
     packs = [make_pack(env.packs, env.db, f"Pack {number}") for number in range(3)]
     refresh(env, {})
     latest = generation_ids(env.db)[-1]
-    for number, pack in enumerate(packs):  # oldest pack most liked: every order differs from the first
-        record_engagement(env.db, pack.id, likes=len(packs) - number)
-        summary = refresh(env, {"pack_ids": [pack.id]})
-        assert summary["generation"] == "deferred" and summary["snapshots_written"] == 1
-    follow_ups = _queued_follow_ups(env.db)
-    assert len(follow_ups) == 1  # three deferrals in one window, one follow-up
-    assert follow_ups[0]["payload"] == {"pack_ids": [], "follow_up": True}
-    assert follow_ups[0]["idempotency_key"].endswith(f"after-generation-{latest}")
     with env.db.read() as connection:
         finished = connection.execute(
             sa.select(sticker_catalog_generation.c.finished_at).where(
                 sticker_catalog_generation.c.id == latest
             )
         ).scalar_one()
+    for number, pack in enumerate(packs):  # oldest pack most liked: every order differs from the first
+        record_engagement(env.db, pack.id, likes=len(packs) - number)
+        summary = refresh(env, {"pack_ids": [pack.id]})
+        assert summary["generation"] == "deferred" and summary["snapshots_written"] == 1
+        assert summary["window"] == "order"
+    follow_ups = _queued_follow_ups(env.db)
+    assert len(follow_ups) == 1  # three deferrals in one window, one follow-up
+    assert follow_ups[0]["payload"] == {"pack_ids": [], "follow_up": True}
+    assert follow_ups[0]["idempotency_key"].endswith(f"after-generation-{latest}:order")
+    reorder = dt.timedelta(seconds=env.settings.sticker_catalog_ranking_refresh_seconds)
+    assert follow_ups[0]["scheduled_at"] == finished + reorder
+
+    newcomer = make_pack(env.packs, env.db, "Newcomer")  # joins the listing: the short window
+    summary = refresh(env, {"pack_ids": [newcomer.id]})
+    assert summary["generation"] == "deferred" and summary["window"] == "listing"
+    follow_ups = sorted(_queued_follow_ups(env.db), key=lambda row: row["scheduled_at"])
     debounce = dt.timedelta(seconds=env.settings.sticker_catalog_ranking_debounce_seconds)
-    assert follow_ups[0]["scheduled_at"] == finished + debounce
+    assert [row["scheduled_at"] for row in follow_ups] == [finished + debounce, finished + reorder]
     assert generation_ids(env.db)[-1] == latest
 
-    summary = refresh(env, follow_ups[0]["payload"])  # the follow-up, when the window ended
+    summary = refresh(env, follow_ups[0]["payload"])  # the first follow-up, when its window ended
     assert summary["generation"] == "published" and summary["derived"] == 0
     catalog = reader(env)
-    assert listed_keys(catalog, sort="liked") == [pack.pack_key for pack in packs]
-    assert refresh(env, {"pack_ids": []})["generation"] == "unchanged"
+    assert listed_keys(catalog, sort="liked") == [pack.pack_key for pack in [*packs, newcomer]]
+    assert refresh(env, follow_ups[1]["payload"])["generation"] == "unchanged"  # nothing left to do
 
 
 def test_unchanged_orders_publish_no_generation(env):

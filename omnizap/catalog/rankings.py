@@ -12,9 +12,10 @@ order while newer ones appear. API processes only adopt generations (`CatalogSer
   another formula version, or the read flag off for them); every other listed pack enters the orders
   with its snapshot values. When that is most of the catalog it runs as a full refresh.
 
-A generation is published only if an order changed, and not sooner than
-STICKER_CATALOG_RANKING_DEBOUNCE_SECONDS after the previous one; a refresh that is too early says
-when to come back (`follow_up_at`), so a burst of likes costs one generation per debounce window.
+A generation is published only if an order changed, and not sooner after the previous one than
+STICKER_CATALOG_RANKING_DEBOUNCE_SECONDS when packs joined or left the listing, or
+STICKER_CATALOG_RANKING_REFRESH_SECONDS when interactions only reordered it; a refresh that is too
+early says when to come back (`follow_up_at`), so a burst of likes costs one generation per window.
 
 Snapshot writers (refreshes and in-process builds) take the `catalog_ranking` lease one at a time,
 so a full build that read the data before a like never overwrites the row a targeted refresh wrote
@@ -114,6 +115,7 @@ class RefreshResult:
     listed: int  # packs in the orders
     outcome: str  # published | unchanged | deferred | busy
     generation_id: int | None  # the generation published, else the newest one
+    window: str  # "listing" (packs joined or left the listing) or "order" (only reordered)
     follow_up_at: dt.datetime | None  # set when deferred or busy: refresh again (no debounce) then
     seconds: float
 
@@ -127,6 +129,7 @@ class RefreshResult:
             "listed": self.listed,
             "generation": self.outcome,
             "generation_id": self.generation_id,
+            "window": self.window,
             "follow_up_at": self.follow_up_at.isoformat() if self.follow_up_at is not None else None,
             "seconds": round(self.seconds, 3),
         }
@@ -138,7 +141,7 @@ class _Plan:
 
     full: bool
     named: int
-    reachable_rows: list[dict[str, Any]]  # rows of the packs in `derived`
+    derived_rows: list[dict[str, Any]]  # rows of the packs in `derived`
     derived: dict[str, PackDerivation]
     existing: dict[str, dt.datetime]  # snapshot rows present: pack id → refreshed_at
     gone: list[str]  # snapshot rows to delete (pack not reachable any more)
@@ -418,7 +421,7 @@ class RankingStore:
         return _Plan(
             full=True,
             named=0,
-            reachable_rows=rows,
+            derived_rows=rows,
             derived=derived,
             existing=existing,
             gone=sorted(existing.keys() - derived.keys()),
@@ -465,7 +468,7 @@ class RankingStore:
         return _Plan(
             full=False,
             named=len(named),
-            reachable_rows=rows,
+            derived_rows=rows,
             derived=derived,
             existing=existing,
             gone=sorted(pack_id for pack_id in named if pack_id not in named_set and pack_id in existing),
@@ -475,7 +478,7 @@ class RankingStore:
 
     def _apply(self, plan: _Plan, now: dt.datetime) -> tuple[int, int]:
         """Write the plan's changed snapshot rows and drop those of packs no longer reachable."""
-        rows = self._snapshots_to_write(plan.reachable_rows, plan.derived, plan.existing, now, full=plan.full)
+        rows = self._snapshots_to_write(plan.derived_rows, plan.derived, plan.existing, now, full=plan.full)
         self._write_snapshots(rows)
         self._delete_snapshots(plan.gone)
         for pack_id in plan.gone:
@@ -538,6 +541,23 @@ class RankingStore:
                 .values(status="failed", finished_at=utcnow())
             )
 
+    def _window(
+        self, latest: Generation | None, orders: Mapping[str, Sequence[str]]
+    ) -> tuple[str, dt.timedelta]:
+        """How soon after `latest` the orders may be published: STICKER_CATALOG_RANKING_DEBOUNCE_SECONDS
+        when packs joined or left the listing (a new pack should show soon), else
+        STICKER_CATALOG_RANKING_REFRESH_SECONDS (likes and opens only reorder: once a minute is
+        enough, and each generation costs its ~4 rows per listed pack)."""
+        debounce = dt.timedelta(seconds=self.settings.sticker_catalog_ranking_debounce_seconds)
+        if latest is None:
+            return "listing", debounce
+        before = self.order(latest.id, "popular")
+        if before is None or set(before) != set(orders["popular"]):
+            return "listing", debounce
+        return "order", max(
+            debounce, dt.timedelta(seconds=self.settings.sticker_catalog_ranking_refresh_seconds)
+        )
+
     def same_orders(self, generation_id: int, orders: Mapping[str, Sequence[str]]) -> bool:
         return all(self.order(generation_id, sort_key) == tuple(ids) for sort_key, ids in orders.items())
 
@@ -561,7 +581,7 @@ class RankingStore:
             "ranking generation %d built in process: %d listed of %d reachable packs, %.2f s",
             generation_id,
             len(plan.listed),
-            len(plan.reachable_rows),
+            len(plan.derived_rows),
             time.perf_counter() - started,
         )
         return generation
@@ -579,9 +599,9 @@ class RankingStore:
         `pack_ids=None` recomputes every reachable pack; a list recomputes those packs and the
         listed packs whose snapshot cannot be used (see `_compute_targeted`). A new generation is
         published only when some sort's order differs from the newest one's, and (with `debounce`)
-        not sooner than STICKER_CATALOG_RANKING_DEBOUNCE_SECONDS after it: a refresh that finds it
-        too soon, or finds another process building, returns `follow_up_at`, when a refresh
-        without debounce should run to publish what was deferred.
+        not sooner after it than its window (`_window`): a refresh that finds it too soon, or
+        finds another process building, returns `follow_up_at`, when a refresh without debounce
+        should run to publish what was deferred.
         """
         started = time.perf_counter()
         with self.exclusive(heartbeat):
@@ -597,7 +617,7 @@ class RankingStore:
             latest = self.latest()
             follow_up_at: dt.datetime | None = None
             generation_id = latest.id if latest is not None else None
-            debounce_for = dt.timedelta(seconds=self.settings.sticker_catalog_ranking_debounce_seconds)
+            window, debounce_for = self._window(latest, orders)
             if latest is not None and self.same_orders(latest.id, orders):
                 outcome = "unchanged"
             elif (
@@ -632,6 +652,7 @@ class RankingStore:
             listed=len(plan.listed),
             outcome=outcome,
             generation_id=generation_id,
+            window=window,
             follow_up_at=follow_up_at,
             seconds=time.perf_counter() - started,
         )

@@ -9,14 +9,15 @@ Payloads (what the outbox consumer and the scheduler enqueue):
 
 - `{"pack_ids": ["…", …]}`: targeted. Recomputes those packs' snapshots (and those of listed packs
   whose snapshot is missing or stale), deletes the snapshots of named packs that are gone, and
-  publishes a new generation if an order changed, at most once per
-  STICKER_CATALOG_RANKING_DEBOUNCE_SECONDS.
+  publishes a new generation if an order changed: not sooner than
+  STICKER_CATALOG_RANKING_DEBOUNCE_SECONDS after the previous one when packs joined or left the
+  listing, STICKER_CATALOG_RANKING_REFRESH_SECONDS when likes and opens only reordered it.
 - `{}` or `{"full": true}`: full rebuild of every reachable pack, the cadence run every
   STICKER_SCORE_SNAPSHOT_REFRESH_INTERVAL_MS.
 - `{"pack_ids": [], "follow_up": true}`: enqueued by this handler when a generation it wanted to
   publish was debounced; it runs when the debounce window ends and publishes without waiting again.
-  One follow-up per superseded generation (its idempotency key names that generation), however many
-  refreshes were debounced in the window.
+  One follow-up per superseded generation and window (its idempotency key names both), however many
+  refreshes were debounced meanwhile.
 
 Idempotent: a refresh recomputes from the database whatever ran before, so a retried or duplicated
 task only costs time. A task that loses its lease stops before writing more (`RefreshAbandoned`).
@@ -82,8 +83,9 @@ def parse_payload(payload: Mapping[str, Any] | None) -> tuple[list[str] | None, 
 
 
 def follow_up_key(result: RefreshResult) -> str:
-    """One follow-up per generation it would supersede: deferrals in the same window share it."""
-    return f"{RANKING_REFRESH}:follow-up:after-generation-{result.generation_id or 0}"
+    """One follow-up per generation it would supersede and window: deferrals share it, and a pack
+    joining the listing is not held back by a follow-up queued for the longer reorder window."""
+    return f"{RANKING_REFRESH}:follow-up:after-generation-{result.generation_id or 0}:{result.window}"
 
 
 def enqueue_follow_up(database: Database, result: RefreshResult) -> bool:

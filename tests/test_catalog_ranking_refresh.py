@@ -224,7 +224,7 @@ def test_a_refresh_inside_the_debounce_window_defers_to_one_follow_up(env):
         record_engagement(env.db, pack.id, likes=len(packs) - number)
         summary = refresh(env, {"pack_ids": [pack.id]})
         assert summary["generation"] == "deferred" and summary["snapshots_written"] == 1
-        assert summary["window"] == "order"
+        assert summary["window"] == "order" and summary["listed"] == 0  # orders not even computed
     follow_ups = _queued_follow_ups(env.db)
     assert len(follow_ups) == 1  # three deferrals in one window, one follow-up
     assert follow_ups[0]["payload"] == {"pack_ids": [], "follow_up": True}
@@ -413,7 +413,9 @@ def test_a_partial_rollout_decides_per_pack_everywhere(env):
 def test_with_the_flag_off_a_targeted_refresh_computes_every_pack(env):
     packs = [make_pack(env.packs, env.db, f"Live {number}") for number in range(4)]
     refresh(env, {})
+    age_generations(env.db, 3600)  # past every window: the refresh computes the orders
     assert refresh(env, {"pack_ids": [packs[0].id]})["derived"] == 1
+    age_generations(env.db, 3600)
     env.flags.set_flag(SNAPSHOT_READ_FLAG, enabled=False, updated_by="ops")
     summary = refresh(env, {"pack_ids": [packs[0].id]})
     assert summary["mode"] == "full" and summary["derived"] == len(packs)

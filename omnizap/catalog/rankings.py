@@ -42,7 +42,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -147,6 +147,17 @@ class _Plan:
     gone: list[str]  # snapshot rows to delete (pack not reachable any more)
     listed: list[tuple[str, int]]  # (pack id, updated_at in µs) of the packs in the orders
     values: dict[str, OrderValues]
+    written: int = 0  # snapshot rows written, once applied
+    deleted: int = 0  # snapshot rows deleted, once applied
+
+
+class _Decision(NamedTuple):
+    """What became of a refresh's orders."""
+
+    outcome: str  # published | unchanged | deferred | busy
+    generation_id: int | None
+    window: str
+    follow_up_at: dt.datetime | None
 
 
 def _generation(row: Mapping[str, Any]) -> Generation:
@@ -237,6 +248,7 @@ class RankingStore:
         self._orders_lock = threading.Lock()
         self._facts: dict[str, tuple[str, ClassificationFacts]] = {}
         self._quality: dict[str, tuple[int, float | None]] = {}  # pack id → (version, quality base)
+        self._member_cache: tuple[int, frozenset[str]] | None = None  # packs of one generation's orders
         self._written: dict[str, tuple[tuple[Any, ...], dt.datetime]] = {}  # snapshot rows this process wrote
 
     @property
@@ -476,7 +488,46 @@ class RankingStore:
             values=values,
         )
 
-    def _apply(self, plan: _Plan, now: dt.datetime) -> tuple[int, int]:
+    def _compute_named(self, pack_ids: Sequence[str], now: dt.datetime) -> _Plan:
+        """Only the named packs' signals, no orders: a refresh that will defer its generation anyway
+        (the follow-up computes the orders), so a burst of likes costs a few ms per refresh."""
+        named = list(dict.fromkeys(str(pack_id) for pack_id in pack_ids))
+        with self.database.read() as connection:
+            rows = repo.catalog_pack_rows(connection, named, listed_only=False, only_classified=False)
+            derived = self._derive(connection, rows, now, everything=False)
+            existing = repo.snapshot_times(connection, named)
+        return _Plan(
+            full=False,
+            named=len(named),
+            derived_rows=rows,
+            derived=derived,
+            existing=existing,
+            gone=sorted(pack_id for pack_id in named if pack_id not in derived and pack_id in existing),
+            listed=[],
+            values={},
+        )
+
+    def _listing_changes(self, latest: Generation, pack_ids: Sequence[str]) -> bool:
+        """Whether one of these packs joined or left the listing since `latest` was built."""
+        with self.database.read() as connection:
+            listed = {
+                row["id"]
+                for row in repo.catalog_pack_rows(
+                    connection,
+                    list(pack_ids),
+                    listed_only=True,
+                    only_classified=self.settings.sticker_catalog_only_classified,
+                )
+            }
+        members = self._members(latest.id)
+        return any((pack_id in listed) != (pack_id in members) for pack_id in pack_ids)
+
+    def _members(self, generation_id: int) -> frozenset[str]:
+        if self._member_cache is None or self._member_cache[0] != generation_id:
+            self._member_cache = (generation_id, frozenset(self.order(generation_id, "popular") or ()))
+        return self._member_cache[1]
+
+    def _apply(self, plan: _Plan, now: dt.datetime) -> None:
         """Write the plan's changed snapshot rows and drop those of packs no longer reachable."""
         rows = self._snapshots_to_write(plan.derived_rows, plan.derived, plan.existing, now, full=plan.full)
         self._write_snapshots(rows)
@@ -497,7 +548,7 @@ class RankingStore:
             for pack_id in plan.derived:
                 self._facts.pop(pack_id, None)
             self._facts.update(facts)
-        return len(rows), len(plan.gone)
+        plan.written, plan.deleted = len(rows), len(plan.gone)
 
     # --- publishing -------------------------------------------------------------------------------
     def _publish(self, generation_id: int, orders: Mapping[str, list[str]], listed: int) -> Generation | None:
@@ -558,6 +609,45 @@ class RankingStore:
             debounce, dt.timedelta(seconds=self.settings.sticker_catalog_ranking_refresh_seconds)
         )
 
+    def _deferral(
+        self, latest: Generation | None, pack_ids: Sequence[str] | None, now: dt.datetime
+    ) -> tuple[str, dt.datetime] | None:
+        """(window, follow-up time) when a targeted refresh is sure to defer its generation: the
+        newest one is younger than the window its named packs call for. None otherwise."""
+        if pack_ids is None or latest is None or latest.finished_at is None:
+            return None
+        debounce = dt.timedelta(seconds=self.settings.sticker_catalog_ranking_debounce_seconds)
+        if latest.finished_at <= now - debounce:  # past the short window: it may publish
+            return None
+        if self._listing_changes(latest, pack_ids):
+            return "listing", latest.finished_at + debounce
+        reorder = max(debounce, dt.timedelta(seconds=self.settings.sticker_catalog_ranking_refresh_seconds))
+        return "order", latest.finished_at + reorder
+
+    def _publish_if_changed(self, plan: _Plan, latest: Generation | None, *, debounce: bool) -> _Decision:
+        """Publish the plan's orders as a new generation if they differ from `latest`'s and their
+        window allows it (or `debounce` is off)."""
+        orders = _sort_rows(plan.listed, plan.values)
+        current = latest.id if latest is not None else None
+        window, wait = self._window(latest, orders)
+        if latest is not None and self.same_orders(latest.id, orders):
+            return _Decision("unchanged", current, window, None)
+        finished = latest.finished_at if latest is not None else None
+        if debounce and finished is not None and finished > utcnow() - wait:
+            return _Decision("deferred", current, window, finished + wait)
+        claimed = self.claim(min_interval=None)
+        if claimed is None:  # an in-process build runs now; it may have read older data
+            return _Decision("busy", current, window, utcnow() + wait)
+        try:
+            generation = self._publish(claimed, orders, len(plan.listed))
+        except BaseException:
+            self._fail(claimed)
+            raise
+        if generation is None:  # taken over meanwhile (presumed dead): try again later
+            return _Decision("busy", current, window, utcnow() + wait)
+        self.prune()
+        return _Decision("published", generation.id, window, None)
+
     def same_orders(self, generation_id: int, orders: Mapping[str, Sequence[str]]) -> bool:
         return all(self.order(generation_id, sort_key) == tuple(ids) for sort_key, ids in orders.items())
 
@@ -606,54 +696,33 @@ class RankingStore:
         started = time.perf_counter()
         with self.exclusive(heartbeat):
             now = utcnow()
-            plan = None if pack_ids is None else self._compute_targeted(pack_ids, now, snapshot_read)
-            if plan is None:
-                plan = self._compute_full(now)
-                plan.named = len(pack_ids or ())
-            _check(heartbeat)
-            written, deleted = self._apply(plan, now)
-            _check(heartbeat)
-            orders = _sort_rows(plan.listed, plan.values)
             latest = self.latest()
-            follow_up_at: dt.datetime | None = None
-            generation_id = latest.id if latest is not None else None
-            window, debounce_for = self._window(latest, orders)
-            if latest is not None and self.same_orders(latest.id, orders):
-                outcome = "unchanged"
-            elif (
-                debounce
-                and latest is not None
-                and latest.finished_at is not None
-                and latest.finished_at > utcnow() - debounce_for
-            ):
-                outcome, follow_up_at = "deferred", latest.finished_at + debounce_for
+            early = self._deferral(latest, pack_ids, now) if debounce else None
+            if early is not None:  # it will defer whatever the orders: skip computing them
+                plan = self._compute_named(pack_ids or (), now)
+                _check(heartbeat)
+                self._apply(plan, now)
+                decision = _Decision("deferred", latest.id if latest else None, early[0], early[1])
             else:
-                claimed = self.claim(min_interval=None)
-                if claimed is None:  # an in-process build runs now; it may have read older data
-                    outcome, follow_up_at = "busy", utcnow() + debounce_for
-                else:
-                    try:
-                        generation = self._publish(claimed, orders, len(plan.listed))
-                    except BaseException:
-                        self._fail(claimed)
-                        raise
-                    outcome = "published" if generation is not None else "busy"
-                    if generation is not None:
-                        generation_id = generation.id
-                        self.prune()
-                    else:
-                        follow_up_at = utcnow() + debounce_for
+                plan = None if pack_ids is None else self._compute_targeted(pack_ids, now, snapshot_read)
+                if plan is None:
+                    plan = self._compute_full(now)
+                    plan.named = len(pack_ids or ())
+                _check(heartbeat)
+                self._apply(plan, now)
+                _check(heartbeat)
+                decision = self._publish_if_changed(plan, latest, debounce=debounce)
         result = RefreshResult(
             full=plan.full,
             named=plan.named,
             derived=len(plan.derived),
-            written=written,
-            deleted=deleted,
+            written=plan.written,
+            deleted=plan.deleted,
             listed=len(plan.listed),
-            outcome=outcome,
-            generation_id=generation_id,
-            window=window,
-            follow_up_at=follow_up_at,
+            outcome=decision.outcome,
+            generation_id=decision.generation_id,
+            window=decision.window,
+            follow_up_at=decision.follow_up_at,
             seconds=time.perf_counter() - started,
         )
         logger.info("ranking refresh: %s", result.summary())

@@ -21,9 +21,10 @@ from test_catalog_support import (
 
 from omnizap.catalog import tasks
 from omnizap.catalog.derive import SNAPSHOT_READ_FLAG
-from omnizap.catalog.metrics import RankingHealthCollector, read_ranking_health
+from omnizap.catalog.metrics import RankingGenerationCollector, snapshot_pending, snapshot_pending_depth
 from omnizap.catalog.service import CatalogService
 from omnizap.core.packs.service import PackService
+from omnizap.platform.db import Database
 from omnizap.platform.db.schema import (
     sticker_catalog_generation,
     sticker_pack_score_snapshot,
@@ -31,6 +32,7 @@ from omnizap.platform.db.schema import (
 )
 from omnizap.platform.db.types import utcnow
 from omnizap.platform.flags import FeatureFlags
+from omnizap.platform.metrics import QueueDepthCollector
 from omnizap.platform.queue.context import TaskContext
 from omnizap.platform.storage import local_storage
 
@@ -433,42 +435,52 @@ def test_a_fresh_install_without_any_task_still_lists_packs(env):
 
 
 # --- the pending gauge ------------------------------------------------------------------------------
-def _gauges(collector: RankingHealthCollector) -> dict[str, float]:
-    return {family.name: family.samples[0].value for family in collector.collect()}
+def _gauges(*collectors) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for collector in collectors:
+        for family in collector.collect():
+            for sample in family.samples:
+                label = sample.labels.get("queue")
+                found[f"{sample.name}{{{label}}}" if label else sample.name] = sample.value
+    return found
+
+
+PENDING = "omnizap_queue_depth{sticker_pack_score_snapshot_pending}"
+AGE = "omnizap_ranking_generation_age_seconds"
 
 
 def test_the_pending_gauge_counts_snapshots_that_cannot_be_read(env):
     packs = [make_pack(env.packs, env.db, f"Gauge {number}") for number in range(3)]
     make_pack(env.packs, env.db, "Private", visibility="private")
     clock = Clock(utcnow())
-    collector = RankingHealthCollector(env.db, env.settings, clock=clock)
-    gauges = _gauges(collector)
-    assert gauges["omnizap_score_snapshot_pending"] == 3 and gauges["omnizap_ranking_scrape_ok"] == 1
-    assert "omnizap_ranking_generation_age_seconds" not in gauges
+    depths = QueueDepthCollector(env.db, [snapshot_pending_depth(env.db, env.settings, clock)])
+    generations = RankingGenerationCollector(env.db, clock)
+    gauges = _gauges(depths, generations)
+    assert gauges[PENDING] == 3 and gauges["omnizap_queue_depth_scrape_ok"] == 1
+    assert gauges["omnizap_queue_depth{sticker_worker_tasks_pending}"] == 0  # one family for both
+    assert AGE not in gauges
 
     refresh(env, {})
     clock.now = utcnow()
-    assert _gauges(collector)["omnizap_score_snapshot_pending"] == 0
+    assert _gauges(depths)[PENDING] == 0
     record_engagement(env.db, packs[0].id, likes=1)  # newer than its snapshot
     env.packs.rename(OWNER, packs[1].pack_key, "Gauge Renamed")
     clock.now = utcnow()
-    assert read_ranking_health(env.db, env.settings, clock.now)[0] == 2
+    assert snapshot_pending(env.db, env.settings, clock.now) == 2
     refresh(env, {"pack_ids": [packs[0].id, packs[1].id]})
     clock.now = utcnow()
-    pending, age = read_ranking_health(env.db, env.settings, clock.now)
-    assert pending == 0 and age is not None and age >= 0
+    gauges = _gauges(depths, generations)
+    assert gauges[PENDING] == 0 and gauges[AGE] >= 0
     clock.now += dt.timedelta(milliseconds=env.settings.sticker_score_snapshot_max_age_ms)
-    gauges = _gauges(collector)
-    assert gauges["omnizap_score_snapshot_pending"] == 3  # all past the bound
-    assert (
-        gauges["omnizap_ranking_generation_age_seconds"]
-        >= env.settings.sticker_score_snapshot_max_age_ms / 1000
-    )
+    gauges = _gauges(depths, generations)
+    assert gauges[PENDING] == 3  # all past the bound
+    assert gauges[AGE] >= env.settings.sticker_score_snapshot_max_age_ms / 1000
 
 
-def test_the_gauge_reports_an_unreadable_database(tmp_path, settings):
-    from omnizap.platform.db import Database
-
+def test_the_gauges_report_an_unreadable_database(tmp_path, settings):
     broken = Database(f"sqlite:///{tmp_path / 'never-migrated.db'}")
-    gauges = _gauges(RankingHealthCollector(broken, settings))
-    assert gauges == {"omnizap_ranking_scrape_ok": 0}
+    gauges = _gauges(
+        QueueDepthCollector(broken, [snapshot_pending_depth(broken, settings)]),
+        RankingGenerationCollector(broken),
+    )
+    assert gauges == {"omnizap_queue_depth_scrape_ok": 0}

@@ -1,17 +1,15 @@
-"""Scrape-time gauges of the ranking pipeline's health, registered by the web app's /metrics.
+"""Scrape-time readings of the ranking pipeline's health, for the web app's /metrics.
 
-- `omnizap_score_snapshot_pending`: reachable packs whose score snapshot cannot be read (missing,
-  another formula version, computed before the pack's last edit or interaction, or older than
-  STICKER_SCORE_SNAPSHOT_MAX_AGE_MS), so their signals are computed live on every load. The
-  original's `sticker_pack_score_snapshot_pending` counted an in-memory set of one process; this
-  is counted in the database, so every API process reports the same number and a worker that died
-  with work pending still shows. It should come back to about 0 after each refresh; a number that
-  only grows means no `ranking_refresh` task runs (the runbook's condition for keeping
-  `enable_ranking_snapshot_read` on is "snapshot freshness healthy").
+- `omnizap_queue_depth{queue="sticker_pack_score_snapshot_pending"}` (the original's label, through
+  `QueueDepthCollector(extra_depths=…)`): reachable packs whose score snapshot cannot be read as it
+  is — missing, another formula version, computed before the pack's last edit or interaction, or
+  older than STICKER_SCORE_SNAPSHOT_MAX_AGE_MS. The original counted an in-memory set of one
+  process; this is counted in the database, so every API process reports the same number and work
+  left by a dead worker still shows. It rises with each like and falls back to about 0 after the
+  refresh; a number that only grows means no `ranking_refresh` task runs (the runbook keeps
+  `enable_ranking_snapshot_read` on only while snapshot freshness is healthy).
 - `omnizap_ranking_generation_age_seconds`: age of the newest ready ranking generation (how old the
-  orders of the score sorts are); absent before the first one.
-- `omnizap_ranking_scrape_ok`: 1, or 0 when the database could not be read (then the two above are
-  missing rather than zero).
+  orders of the score sorts are); absent before the first one or when the database cannot be read.
 """
 
 from __future__ import annotations
@@ -32,53 +30,51 @@ from omnizap.platform.db.types import utcnow
 
 logger = logging.getLogger(__name__)
 
+SNAPSHOT_PENDING_LABEL = "sticker_pack_score_snapshot_pending"
 
-def read_ranking_health(
-    database: Database, settings: Settings, now: dt.datetime | None = None
-) -> tuple[int, float | None]:
-    """(packs whose snapshot is pending, age in seconds of the newest generation or None)."""
-    now = now or utcnow()
+
+def snapshot_pending(database: Database, settings: Settings, now: dt.datetime | None = None) -> int:
+    """Reachable packs whose snapshot cannot be read as it is (the rule of `derive.snapshot_is_fresh`)."""
     max_age = dt.timedelta(milliseconds=settings.sticker_score_snapshot_max_age_ms)
     with database.read() as connection:
-        pending = repo.snapshot_pending_count(
-            connection, stale_before=now - max_age, source_version=SNAPSHOT_SOURCE_VERSION
+        return repo.snapshot_pending_count(
+            connection, stale_before=(now or utcnow()) - max_age, source_version=SNAPSHOT_SOURCE_VERSION
         )
+
+
+def snapshot_pending_depth(
+    database: Database, settings: Settings, clock: Callable[[], dt.datetime] = utcnow
+) -> Callable[[], dict[str, int]]:
+    """A reader for `QueueDepthCollector(extra_depths=…)`."""
+    return lambda: {SNAPSHOT_PENDING_LABEL: snapshot_pending(database, settings, clock())}
+
+
+def generation_age_seconds(database: Database, now: dt.datetime | None = None) -> float | None:
+    with database.read() as connection:
         finished = connection.execute(
             sa.select(sa.func.max(sticker_catalog_generation.c.finished_at)).where(
                 sticker_catalog_generation.c.status == "ready"
             )
         ).scalar_one_or_none()
-    age = None if finished is None else max(0.0, (now - finished).total_seconds())
-    return pending, age
+    return None if finished is None else max(0.0, ((now or utcnow()) - finished).total_seconds())
 
 
-class RankingHealthCollector:
-    """Yields the gauges of the module doc, read from the database at each scrape."""
+class RankingGenerationCollector:
+    """Yields `omnizap_ranking_generation_age_seconds`, read from the database at each scrape."""
 
-    def __init__(self, database: Database, settings: Settings, clock: Callable[[], dt.datetime] = utcnow):
+    def __init__(self, database: Database, clock: Callable[[], dt.datetime] = utcnow) -> None:
         self.database = database
-        self.settings = settings
         self.clock = clock
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        ok = GaugeMetricFamily("omnizap_ranking_scrape_ok", "1 when ranking health could be read.")
         try:
-            pending, age = read_ranking_health(self.database, self.settings, self.clock())
-        except Exception as exc:  # an unreachable database must not break the whole scrape
-            logger.warning("ranking health unavailable: %s", type(exc).__name__)
-            ok.add_metric([], 0)
-            yield ok
+            age = generation_age_seconds(self.database, self.clock())
+        except Exception as exc:  # the queue depths' scrape_ok already reports the outage
+            logger.warning("ranking generation age unavailable: %s", type(exc).__name__)
             return
-        yield GaugeMetricFamily(
-            "omnizap_score_snapshot_pending",
-            "Reachable packs whose score snapshot is missing, outdated or past its freshness bound.",
-            value=pending,
-        )
         if age is not None:
             yield GaugeMetricFamily(
                 "omnizap_ranking_generation_age_seconds",
                 "Age of the newest ready ranking generation.",
                 value=age,
             )
-        ok.add_metric([], 1)
-        yield ok

@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 
-from omnizap.catalog.metrics import RankingHealthCollector
+from omnizap.catalog.metrics import RankingGenerationCollector, snapshot_pending_depth
 from omnizap.catalog.service import CatalogService
 from omnizap.config import Settings, get_settings
 from omnizap.platform.logging import AccessLog, configure_logging
@@ -123,7 +123,8 @@ def create_app(
     app.state.http_metrics = metrics
     app.state.access_log = access_log
     app.state.metrics_exposition = exposition
-    app.state.metrics_collectors = [RankingHealthCollector(runtime.database, settings)]
+    app.state.queue_depth_readers = [snapshot_pending_depth(runtime.database, settings)]
+    app.state.metrics_collectors = [RankingGenerationCollector(runtime.database)]
     app.state.response_cache = ResponseCache(
         max_entries=settings.http_response_cache_entries, max_bytes=settings.http_response_cache_max_bytes
     )

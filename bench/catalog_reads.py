@@ -90,7 +90,7 @@ def generate(database: Database, packs: int, seed: int = 7) -> None:
                 "status": "published",
                 "pack_status": "ready",
                 "created_at": created,
-                "updated_at": created + dt.timedelta(hours=rng.uniform(0, 48)),
+                "updated_at": min(now, created + dt.timedelta(hours=rng.uniform(0, 48))),  # never ahead
             }
         )
         for position, sticker in enumerate(stickers, start=1):

@@ -16,6 +16,12 @@
 4. Stops the server with SIGTERM, prints one summary line per run and writes the reports to
    `bench/results/` (git-ignored).
 
+`--refresher` also runs `bench.refresher` beside the server: the ranking work of the task pipeline
+(targeted refreshes for the packs outbox events name, due follow-ups, full refreshes), which
+`omnizap serve` will run in its inline poller. Without it, and with
+STICKER_CATALOG_RANKING_BUILD_IN_API unset, generations are not rebuilt during the run.
+`--only-with-likes` runs the third run alone.
+
 The load generator runs on the same 2 cores as the server, so these numbers include its cost; the
 report's `generator` block says how busy it was.
 """
@@ -164,6 +170,8 @@ def main() -> None:
     parser.add_argument(
         "--likes-per-second", type=float, default=20.0, help="writes during a third run (0: skip it)"
     )
+    parser.add_argument("--refresher", action="store_true", help="run bench.refresher beside the server")
+    parser.add_argument("--only-with-likes", action="store_true", help="skip the closed and open runs")
     args = parser.parse_args()
 
     data_dir = args.data_dir.resolve()
@@ -185,13 +193,25 @@ def main() -> None:
     print("$", " ".join(serve[2:]), flush=True)
     with open(data_dir / "serve.log", "wb") as log:
         server = subprocess.Popen(serve, env=env, stdout=log, stderr=subprocess.STDOUT)
+        refresher = None
         try:
             wait_ready(base_url, server)
+            if args.refresher:
+                refresher_log = open(data_dir / "refresher.log", "w")  # noqa: SIM115 - closed below
+                refresher = subprocess.Popen(
+                    [sys.executable, "-m", "bench.refresher"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=refresher_log,
+                    stderr=subprocess.STDOUT,
+                )
             warm_up(base_url)
             window = ["--duration-seconds", str(args.duration_seconds)]
             window += ["--concurrency", str(args.concurrency)]
-            reports = {"closed": loadtest(base_url, env, "closed", window)}
-            if args.rate > 0:
+            reports: dict[str, dict[str, Any]] = {}
+            if not args.only_with_likes:
+                reports["closed"] = loadtest(base_url, env, "closed", window)
+            if args.rate > 0 and not args.only_with_likes:
                 reports["open"] = loadtest(base_url, env, "open", [*window, "--rate", str(args.rate)])
             if args.likes_per_second > 0:
                 keys = listed_pack_keys(base_url)
@@ -209,11 +229,18 @@ def main() -> None:
                 counted = sum(1 for status in statuses if status == 200)
                 print(f"likes posted during the third run: {len(statuses)}, answered 200: {counted}")
         finally:
+            if refresher is not None:
+                refresher.send_signal(signal.SIGTERM)
+                refresher.wait(timeout=120)
+                refresher_log.close()
+                print((data_dir / "refresher.log").read_text().strip().splitlines()[-1])
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)
     print(f"server exit code {server.returncode}")
     for name, report in reports.items():
         print(summary(name, report))
+    if "closed" not in reports:
+        return
     closed = reports["closed"]
     met = (
         closed["latency_ms"]["p95"] <= TARGETS["p95_ms"]

@@ -190,6 +190,14 @@ class Settings(BaseSettings):
     sticker_object_storage_sync_cadence_ms: int = Field(300_000, ge=10_000)
     sticker_score_snapshot_refresh_interval_ms: int = Field(300_000, ge=1_000)
     sticker_score_snapshot_max_age_ms: int = Field(900_000, ge=1_000, description="Freshness bound on reads")
+    # --- ranking refresh (new; docs/catalog.md "Rankings and score snapshots") ---
+    # Ranking generations and score snapshots are built by the `ranking_refresh` task (targeted for
+    # the packs outbox events name, full on the refresh cadence); API processes only adopt them.
+    # True brings back building inside every API process, for deployments that run no task poller
+    # at all (then STICKER_CATALOG_RANKING_REFRESH_SECONDS/_DEBOUNCE_SECONDS pace those builds).
+    sticker_catalog_ranking_build_in_api: bool = Field(
+        False, description="API processes build ranking generations themselves (no task pipeline)"
+    )
 
     # --- theme curation and rebuild (pipeline §2-§3; docs/curation.md) --------------------------
     # STICKER_AUTO_PACK_BY_TAGS_* are the original's names and defaults unless the comment says

@@ -70,11 +70,17 @@ WORKER_NAMES: tuple[str, ...] = (*WORKER_TASK_TYPES, "outbox", "scheduler")
 def task_handlers(settings: Settings) -> dict[str, TaskHandler]:
     """Every task type this release can run, with its handler (imported here, when first needed, so
     `omnizap --help` and the web workers never load them)."""
+    from omnizap.catalog.tasks import TASK_HANDLERS as catalog_tasks
     from omnizap.delivery.tasks import TASK_HANDLERS as delivery_tasks
     from omnizap.intelligence.curation.tasks import TASK_HANDLERS as curation_tasks
     from omnizap.intelligence.tasks import TASK_HANDLERS as classification_tasks
 
-    handlers: dict[str, TaskHandler] = {**classification_tasks, **curation_tasks, **delivery_tasks}
+    handlers: dict[str, TaskHandler] = {
+        **classification_tasks,
+        **curation_tasks,
+        **catalog_tasks,
+        **delivery_tasks,
+    }
     if not settings.sticker_object_storage_enabled:
         handlers.pop(OBJECT_STORAGE_SYNC, None)
     return handlers

@@ -114,9 +114,14 @@ def test_an_engagement_row_and_its_event_show_after_the_next_poll(env, started):
     assert catalog.creators()["data"][0]["stats"]["total_likes"] == 3
 
 
-def test_a_new_pack_reaches_the_ranked_lists_after_a_debounced_rebuild(env, started):
+def test_building_in_the_api_brings_a_new_pack_to_the_ranked_lists_after_a_debounce(env, started):
+    """STICKER_CATALOG_RANKING_BUILD_IN_API: the schedule of a deployment without task poller."""
     make_pack(env.packs, env.db, "Existing")
-    catalog = started(sticker_catalog_ranking_debounce_seconds=1, sticker_catalog_ranking_refresh_seconds=5)
+    catalog = started(
+        sticker_catalog_ranking_build_in_api=True,
+        sticker_catalog_ranking_debounce_seconds=1,
+        sticker_catalog_ranking_refresh_seconds=5,
+    )
     generation = catalog._generation().id
     fresh = make_pack(env.packs, env.db, "Arrived Later")
     wait_until(lambda: fresh.pack_key in listed_keys(catalog, sort="new"), "the new pack in sort=new")

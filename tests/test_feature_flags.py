@@ -76,6 +76,26 @@ def test_partial_rollout_from_the_table(db: Database):
 
 
 @pytest.mark.engines
+def test_decider_and_state_agree_with_is_enabled(db: Database):
+    flags = FeatureFlags(db, cache_ttl_ms=0)
+    subjects = [f"pack-{index}" for index in range(300)]
+    states = set()
+    for enabled, percent in ((True, 100), (True, 30), (False, 30), (True, 0), (False, 100)):
+        flags.set_flag(
+            "enable_ranking_snapshot_read", enabled=enabled, rollout_percent=percent, updated_by="t"
+        )
+        decide = flags.decider("enable_ranking_snapshot_read")
+        expected = [flags.is_enabled("enable_ranking_snapshot_read", subject) for subject in subjects]
+        assert [decide(subject) for subject in subjects] == expected
+        states.add(flags.state("enable_ranking_snapshot_read"))
+    assert len(states) == 5  # the switch counts even where the percentage hides it for some subjects
+    with db.transaction() as connection:
+        connection.exec_driver_sql("DELETE FROM feature_flag")
+    assert flags.state("enable_ranking_snapshot_read") == ("fallback", True)
+    assert flags.decider("enable_ranking_snapshot_read")("any pack") is True
+
+
+@pytest.mark.engines
 def test_missing_row_uses_environment_then_fallback(db: Database):
     with db.transaction() as connection:
         connection.exec_driver_sql("DELETE FROM feature_flag")

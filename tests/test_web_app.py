@@ -542,6 +542,9 @@ def test_metrics_endpoint_counts_requests_by_group(site: SimpleNamespace):
     assert counts[("other", "GET", "4xx")] == 1
     assert counts[("catalog_api_public", "POST", "4xx")] == 1
     assert {"sticker_worker_tasks_pending", "domain_event_outbox_dlq"} <= queue_labels
+    assert "sticker_pack_score_snapshot_pending" in queue_labels  # the catalog's reading, same family
+    families = {family.name for family in text_string_to_metric_families(text.text)}
+    assert "omnizap_ranking_generation_age_seconds" in families
 
 
 def test_openapi_documents_the_catalog(site: SimpleNamespace):

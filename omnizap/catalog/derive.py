@@ -29,11 +29,15 @@ from omnizap.catalog.signals import (
     compute_signals,
     drift_weights,
     effective_nsfw_level,
+    rescore,
 )
 from omnizap.catalog.text import manual_tags
 from omnizap.config import Settings
 
 SNAPSHOT_SOURCE_VERSION = "omz1"  # bump when a formula changes: older snapshot rows become stale
+# Flag of the snapshot read path (pipeline §4.3). Its subject is the pack id, so at a partial rollout
+# a pack reads its snapshot everywhere (lists, intents, details, ranking orders) or nowhere.
+SNAPSHOT_READ_FLAG = "enable_ranking_snapshot_read"
 SNAPSHOT_TAGS_MAX = 30
 SIGNAL_KEYS = (
     "classification_confidence",
@@ -90,6 +94,8 @@ class PackDerivation:
     open_count: int
     like_count: int
     dislike_count: int
+    changed_at: dt.datetime  # the pack's last edit or interaction seen by this derivation
+    rescored_from: dt.datetime | None = None  # refreshed_at of the snapshot a rescore started from
 
     def scores_json(self) -> dict[str, Any]:
         """What the snapshot row keeps beside its columns: the full signals and the facts."""
@@ -98,6 +104,23 @@ class PackDerivation:
             "classification_facts": self.facts.to_json(),
             "classification_stamp": self.stamp,
         }
+
+
+def last_change(updated_at: dt.datetime, counters: Mapping[str, Any] | None) -> dt.datetime:
+    """The pack's last change that moves its signals: an edit (updated_at) or an interaction."""
+    engaged = counters.get("updated_at") if counters else None
+    return engaged if engaged is not None and engaged > updated_at else updated_at
+
+
+def snapshot_is_fresh(
+    snapshot: Mapping[str, Any] | None, changed_at: dt.datetime, now: dt.datetime, max_age: dt.timedelta
+) -> bool:
+    """A snapshot may stand in for live signals: same formula version, computed after the pack's
+    last change (`last_change`) and less than `max_age` ago."""
+    if snapshot is None or snapshot.get("source_version") != SNAPSHOT_SOURCE_VERSION:
+        return False
+    refreshed = snapshot.get("refreshed_at")
+    return refreshed is not None and refreshed >= changed_at and refreshed > now - max_age
 
 
 def signals_from_scores(scores: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -194,8 +217,111 @@ def derive(
             open_count=inputs.open_count,
             like_count=inputs.like_count,
             dislike_count=inputs.dislike_count,
+            changed_at=last_change(row["updated_at"], counters),
         )
     return derived
+
+
+def rescore_from_snapshots(
+    connection: Connection,
+    packs: Sequence[Mapping[str, Any]],
+    snapshots: Mapping[str, Mapping[str, Any]],
+    counters: Mapping[str, Mapping[str, Any]],
+    settings: DeriveSettings,
+    now: dt.datetime,
+) -> dict[str, PackDerivation]:
+    """Derivations of packs whose snapshot is fresh but older than an interaction: the snapshot's
+    interaction-free parts and facts with the live counters and 24 h / 7 d windows (one query for
+    all of them, where `derive` needs seven). Packs whose snapshot lacks a part are left out."""
+    if not packs:
+        return {}
+    windows = repo.interaction_windows(connection, [row["id"] for row in packs], now)
+    derived: dict[str, PackDerivation] = {}
+    for row in packs:
+        pack_id = row["id"]
+        scores = (snapshots.get(pack_id) or {}).get("scores_json")
+        facts = facts_from_scores(scores)
+        base = signals_from_scores(scores)
+        if facts is None or base is None or not isinstance(scores, Mapping):
+            continue
+        counts = counters.get(pack_id) or {}
+        opens_24h, opens_7d = windows.get(pack_id, (0, 0))
+        likes = int(counts.get("like_count") or 0)
+        opens = int(counts.get("open_count") or 0)
+        dislikes = int(counts.get("dislike_count") or 0)
+        signals = rescore(
+            base,
+            like_count=likes,
+            open_count=opens,
+            dislike_count=dislikes,
+            opens_24h=opens_24h,
+            opens_7d=opens_7d,
+            reference_time=row["updated_at"] or row["created_at"],
+            settings=settings.signals,
+            now=now,
+        )
+        if signals is None:
+            continue
+        derived[pack_id] = PackDerivation(
+            pack_id=pack_id,
+            signals=signals,
+            facts=facts,
+            stamp=str(scores.get("classification_stamp")),
+            tags=tuple(merge_tags(facts.tags, manual_tags(row["description"]))),
+            nsfw_level=effective_nsfw_level(signals["nsfw_level"], bool(row["is_sensitive"])),
+            open_count=opens,
+            like_count=likes,
+            dislike_count=dislikes,
+            changed_at=last_change(row["updated_at"], counts),
+            rescored_from=(snapshots.get(pack_id) or {}).get("refreshed_at"),
+        )
+    return derived
+
+
+def current_derivations(
+    connection: Connection,
+    packs: Sequence[Mapping[str, Any]],
+    *,
+    counters: Mapping[str, Mapping[str, Any]],
+    snapshots: Mapping[str, Mapping[str, Any]],
+    settings: DeriveSettings,
+    now: dt.datetime,
+    max_age: dt.timedelta,
+    snapshot_read: Callable[[str], bool],
+) -> dict[str, PackDerivation]:
+    """Signals of the packs that may not simply read their snapshot (the read path, pipeline §4.3,
+    with a freshness bound). Packs left out of the result read theirs as it is:
+
+    - snapshot readable (`snapshot_read`), fresh and newer than the last change: left out;
+    - readable and fresh, but older than an interaction (a like, an open): rescored — the
+      interaction-free parts from the snapshot, engagement and trend live (`rescore_from_snapshots`);
+    - otherwise (flag off for the pack, no snapshot, another formula version, an edit after it, past
+      the bound): computed from the database (`derive`).
+
+    `snapshots` may hold rows without `scores_json`; those needed for rescoring are read here.
+    """
+    rescored: list[Mapping[str, Any]] = []
+    computed: list[Mapping[str, Any]] = []
+    for row in packs:
+        pack_id = row["id"]
+        snapshot = snapshots.get(pack_id)
+        if not snapshot_read(pack_id) or not snapshot_is_fresh(snapshot, row["updated_at"], now, max_age):
+            computed.append(row)
+        elif not snapshot_is_fresh(
+            snapshot, last_change(row["updated_at"], counters.get(pack_id)), now, max_age
+        ):
+            rescored.append(row)
+    result: dict[str, PackDerivation] = {}
+    if rescored:
+        with_scores = snapshots
+        missing = [row["id"] for row in rescored if "scores_json" not in (snapshots.get(row["id"]) or {})]
+        if missing:
+            with_scores = {**snapshots, **repo.snapshot_rows(connection, missing, with_scores=True)}
+        result = rescore_from_snapshots(connection, rescored, with_scores, counters, settings, now)
+        computed.extend(row for row in rescored if row["id"] not in result)
+    if computed:
+        result.update(derive(connection, computed, settings, now, everything=False))
+    return result
 
 
 def _qualities(

@@ -2,8 +2,9 @@
 
 Each API process keeps one `CatalogIndex`. It is immutable: a change builds a new index that shares
 the unchanged records, and readers keep using the one they picked up, so no read sees half an
-update. Signals come from the score snapshot when it is fresh (newer than the pack's last change,
-younger than STICKER_SCORE_SNAPSHOT_MAX_AGE_MS, same formula version) and are recomputed otherwise.
+update. Signals come from the score snapshot when the read flag allows it for the pack and the
+snapshot is fresh (computed after the pack's last change, edit or interaction, younger than
+STICKER_SCORE_SNAPSHOT_MAX_AGE_MS, same formula version); otherwise they are computed live.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from omnizap.catalog import repository as repo
 from omnizap.catalog.classification import merge_tags
-from omnizap.catalog.derive import SNAPSHOT_SOURCE_VERSION, DeriveSettings, PackDerivation, derive
+from omnizap.catalog.derive import DeriveSettings, PackDerivation, current_derivations
 from omnizap.catalog.params import ListQuery
 from omnizap.catalog.signals import TRENDING_THRESHOLD, classify_intent, effective_nsfw_level
 from omnizap.catalog.text import fold, manual_tags, public_description, search_text
@@ -65,17 +66,13 @@ class PackRecord:
     search: str
     publisher_key: str
     created_key: tuple[int, str]
-    live: PackDerivation | None  # set when the snapshot could not be trusted
+    live: PackDerivation | None  # set when the snapshot could not be trusted (or may not be read)
+    snapshot_refreshed_at: dt.datetime | None  # when the snapshot the signals came from was computed
     source: tuple[Any, ...]  # what the record was built from; equal source, equal record
 
 
-def snapshot_is_fresh(
-    snapshot: Mapping[str, Any] | None, updated_at: dt.datetime, now: dt.datetime, max_age: dt.timedelta
-) -> bool:
-    if snapshot is None or snapshot.get("source_version") != SNAPSHOT_SOURCE_VERSION:
-        return False
-    refreshed = snapshot.get("refreshed_at")
-    return refreshed is not None and refreshed >= updated_at and refreshed >= now - max_age
+def always(_subject: str) -> bool:
+    return True
 
 
 def _source(
@@ -101,7 +98,9 @@ def _record(
     manual = tuple(manual_tags(row["description"]))
     description = public_description(row["description"])
     is_sensitive = bool(row["is_sensitive"])
+    snapshot_time: dt.datetime | None = None
     if live is not None:
+        snapshot_time = live.rescored_from  # a rescore still leans on its snapshot: it expires too
         signals = live.signals
         tags = live.tags
         level = live.nsfw_level
@@ -119,6 +118,7 @@ def _record(
         pack_score = float(snapshot["pack_score"])
         trend = float(snapshot["trend_score"])
         ranking = float(snapshot["ranking_score"])
+        snapshot_time = snapshot["refreshed_at"]
     source = _source(row, counters, snapshot)
     counters = counters or {}
     likes = int(counters.get("like_count") or 0)
@@ -157,6 +157,7 @@ def _record(
         publisher_key=fold(row["publisher"]).strip(),
         created_key=(microseconds(row["created_at"]), row["id"]),
         live=live,
+        snapshot_refreshed_at=snapshot_time,
         source=source,
     )
 
@@ -170,10 +171,14 @@ def load_records(
     snapshot_max_age: dt.timedelta,
     now: dt.datetime,
     previous: Mapping[str, PackRecord] | None = None,
+    snapshot_read: Callable[[str], bool] = always,
 ) -> dict[str, PackRecord]:
     """Records of the listed packs among `pack_ids` (None: all of them), in a handful of queries.
 
-    A record of `previous` built from the same rows (and a still fresh snapshot) is reused as is.
+    `snapshot_read(pack_id)` says whether that pack's snapshot may be read at all (the
+    `enable_ranking_snapshot_read` flag); `derive.current_derivations` decides which packs read
+    theirs as is and which get live signals. A record of `previous` built from the same rows and a
+    still fresh snapshot is reused as is.
     """
     rows = repo.catalog_pack_rows(connection, pack_ids, listed_only=True, only_classified=only_classified)
     if not rows:
@@ -181,12 +186,16 @@ def load_records(
     ids = None if pack_ids is None else [row["id"] for row in rows]
     counters = repo.engagement_rows(connection, ids)
     snapshots = repo.snapshot_rows(connection, ids, with_scores=False)
-    stale = [
-        row
-        for row in rows
-        if not snapshot_is_fresh(snapshots.get(row["id"]), row["updated_at"], now, snapshot_max_age)
-    ]
-    live = derive(connection, stale, derive_settings, now, everything=False) if stale else {}
+    live = current_derivations(
+        connection,
+        rows,
+        counters=counters,
+        snapshots=snapshots,
+        settings=derive_settings,
+        now=now,
+        max_age=snapshot_max_age,
+        snapshot_read=snapshot_read,
+    )
     records: dict[str, PackRecord] = {}
     for row in rows:
         pack_id = row["id"]
@@ -255,6 +264,21 @@ class CatalogIndex:
         records = self.by_created
         end = len(records) if after is None else bisect.bisect_left(self.created_keys, after)
         return _Reversed(records, end)
+
+    @functools.cached_property
+    def oldest_snapshot(self) -> dt.datetime | None:
+        """The earliest computation time among the snapshots records were built from: when it passes
+        the freshness bound, those records must be rebuilt (live, or from a newer snapshot)."""
+        times = [record.snapshot_refreshed_at for record in self.records.values()]
+        return min((time for time in times if time is not None), default=None)
+
+    def snapshot_records_before(self, cutoff: dt.datetime) -> list[str]:
+        """Pack ids whose signals come from a snapshot computed at or before `cutoff`."""
+        return [
+            record.id
+            for record in self.records.values()
+            if record.snapshot_refreshed_at is not None and record.snapshot_refreshed_at <= cutoff
+        ]
 
     @functools.cached_property
     def by_updated(self) -> list[PackRecord]:

@@ -202,6 +202,81 @@ def snapshot_rows(
     return found
 
 
+def snapshot_times(connection: Connection, pack_ids: Sequence[str] | None) -> dict[str, dt.datetime]:
+    """refreshed_at of the snapshot rows present."""
+    query = sa.select(snapshot.c.pack_id, fast_time(snapshot.c.refreshed_at))
+    found: dict[str, dt.datetime] = {}
+    for chunk in batches(pack_ids):
+        found.update(
+            (pack_id, refreshed)
+            for pack_id, refreshed in connection.execute(_restricted(query, snapshot.c.pack_id, chunk))
+        )
+    return found
+
+
+def stale_snapshot(*, stale_before: dt.datetime, source_version: str) -> ColumnElement[bool]:
+    """SQL condition over pack ⟕ snapshot ⟕ engagement: the pack's snapshot cannot be read, being
+    missing, of another formula version, computed before the pack's last edit or interaction, or
+    at/before `stale_before` (the freshness bound). The rule of `derive.snapshot_is_fresh`."""
+    return sa.or_(
+        snapshot.c.pack_id.is_(None),
+        snapshot.c.source_version != source_version,
+        snapshot.c.refreshed_at < pack.c.updated_at,
+        sa.and_(engagement.c.updated_at.is_not(None), snapshot.c.refreshed_at < engagement.c.updated_at),
+        snapshot.c.refreshed_at <= stale_before,
+    )
+
+
+def _with_snapshot_and_engagement() -> Any:
+    return pack.outerjoin(snapshot, snapshot.c.pack_id == pack.c.id).outerjoin(
+        engagement, engagement.c.pack_id == pack.c.id
+    )
+
+
+def snapshot_pending_count(connection: Connection, *, stale_before: dt.datetime, source_version: str) -> int:
+    """Reachable, non-empty packs whose snapshot cannot be read (`stale_snapshot`)."""
+    has_items = sa.exists(sa.select(1).where(item.c.pack_id == pack.c.id))
+    query = (
+        sa.select(sa.func.count())
+        .select_from(_with_snapshot_and_engagement())
+        .where(
+            reachable_condition(),
+            has_items,
+            stale_snapshot(stale_before=stale_before, source_version=source_version),
+        )
+    )
+    return int(connection.execute(query).scalar_one())
+
+
+OrderRow = tuple[str, dt.datetime, float | None, float | None, int, int, int]
+
+
+def order_rows(
+    connection: Connection, *, only_classified: bool, stale_before: dt.datetime, source_version: str
+) -> list[OrderRow]:
+    """Every listed pack with what a ranking order needs and its snapshot holds, as plain tuples:
+    (id, updated_at, ranking score, trend score, likes, opens, 1 if the snapshot is stale else 0).
+    One joined read, so a targeted refresh does not load whole snapshot rows to rank 10,000 packs."""
+    has_items = sa.exists(sa.select(1).where(item.c.pack_id == pack.c.id))
+    stale = stale_snapshot(stale_before=stale_before, source_version=source_version)
+    query = (
+        sa.select(
+            pack.c.id,
+            fast_time(pack.c.updated_at),
+            snapshot.c.ranking_score,
+            snapshot.c.trend_score,
+            sa.func.coalesce(engagement.c.like_count, 0),
+            sa.func.coalesce(engagement.c.open_count, 0),
+            sa.case((stale, 1), else_=0),
+        )
+        .select_from(_with_snapshot_and_engagement())
+        .where(listed_condition(), has_items)
+    )
+    if only_classified:
+        query = query.where(has_classified_item())
+    return [tuple(row) for row in connection.execute(query)]  # type: ignore[misc]
+
+
 def quality_bases(connection: Connection, pack_ids: Sequence[str] | None) -> dict[str, float]:
     """Mean per-item quality from sticker size (pipeline §4.1): area and byte scores, in SQL."""
     area_ratio = (asset.c.width * asset.c.height) / 262144.0

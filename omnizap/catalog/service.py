@@ -2,6 +2,10 @@
 
 Reads answer from memory: a `CatalogIndex` of the listed packs (one record each), frozen ranking
 generations shared through the database (`rankings`), and a cache of computed bodies (`cache`).
+Generations and score snapshots are built by the `ranking_refresh` task (`catalog.tasks`); this
+service adopts them, builds one itself only when none exists yet (a fresh install), and builds on a
+schedule only with STICKER_CATALOG_RANKING_BUILD_IN_API. Signals come from snapshots while the
+`enable_ranking_snapshot_read` flag is on for a pack and its snapshot is fresh, live otherwise.
 Freshness comes from the transactional outbox: every change commits a `domain_event_outbox` row with
 it, a watcher thread tails those rows (`watcher`), reloads the packs they name and invalidates what
 showed them, so a like or an edit shows within about one poll interval. TTLs bound everything
@@ -34,8 +38,14 @@ from omnizap.catalog.classification import (
     sticker_tags,
 )
 from omnizap.catalog.cursor import Cursor, CursorCodec, cursor_key, invalid_cursor
-from omnizap.catalog.derive import DeriveSettings, derive, facts_from_scores, signals_from_scores
-from omnizap.catalog.index import CatalogIndex, PackRecord, load_records, query_matcher, snapshot_is_fresh
+from omnizap.catalog.derive import (
+    SNAPSHOT_READ_FLAG,
+    DeriveSettings,
+    current_derivations,
+    facts_from_scores,
+    signals_from_scores,
+)
+from omnizap.catalog.index import CatalogIndex, PackRecord, load_records, query_matcher
 from omnizap.catalog.params import ListQuery, parse_categories, parse_int, parse_list_query
 from omnizap.catalog.rankings import Generation, RankingStore
 from omnizap.catalog.shapes import Links, iso, pack_summary, with_classification
@@ -47,6 +57,7 @@ from omnizap.config import Settings
 from omnizap.core.errors import InvalidInput
 from omnizap.platform.db import Database
 from omnizap.platform.db.types import utcnow
+from omnizap.platform.flags import FeatureFlags
 from omnizap.platform.outbox.events import ENGAGEMENT_RECORDED, PACK_UPDATED, STICKER_CLASSIFIED
 
 logger = logging.getLogger(__name__)
@@ -69,11 +80,25 @@ def _by_ranking(record: PackRecord) -> tuple[float, dt.datetime, str]:
 
 
 class CatalogService:
-    """Read side of the public catalog. `start()` runs the watcher and ranking threads."""
+    """Read side of the public catalog. `start()` runs the watcher and maintenance threads.
 
-    def __init__(self, database: Database, settings: Settings) -> None:
+    `flags` decides the snapshot read path (default: a reader of the flag table with the settings'
+    cache TTL); `clock` is the time freshness is judged by (tests move it)."""
+
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        *,
+        flags: FeatureFlags | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
         self.database = database
         self.settings = settings
+        self.flags = flags or FeatureFlags(
+            database, cache_ttl_ms=settings.feature_flag_cache_ttl_ms, environment=settings.feature_env
+        )
+        self._clock = clock
         self.links = Links.from_settings(settings)
         self.derive_settings = DeriveSettings.from_settings(settings)
         name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -93,6 +118,8 @@ class CatalogService:
         self._threads: list[threading.Thread] = []
         self._running = False
         self._latest: Generation | None = None
+        self._flag_state: tuple[object, ...] | None = None  # the read flag's state the index was loaded with
+        self._build_in_api = settings.sticker_catalog_ranking_build_in_api
         self._last_poll = 0.0
         self._pack_change_at: dt.datetime | None = None
         self._engagement_change_at: dt.datetime | None = None
@@ -127,7 +154,7 @@ class CatalogService:
             self._stop.clear()
             self._threads = [
                 threading.Thread(target=self._watch_loop, name="catalog-watcher", daemon=True),
-                threading.Thread(target=self._maintenance_loop, name="catalog-rankings", daemon=True),
+                threading.Thread(target=self._maintenance_loop, name="catalog-maintenance", daemon=True),
             ]
             self._running = True
             for thread in self._threads:
@@ -158,7 +185,9 @@ class CatalogService:
             try:
                 if self._index is None:
                     continue
-                min_interval = self._ranking_due()
+                # Generations come from the ranking_refresh task (adopted by the watcher's poll);
+                # only a deployment without any task poller builds them here.
+                min_interval = self._ranking_due() if self._build_in_api else None
                 if min_interval is not None:
                     generation_id = self.rankings.claim(min_interval=min_interval)
                     if generation_id is not None:
@@ -210,16 +239,42 @@ class CatalogService:
             pack_ids, other_changes = self._affected_packs(connection, result.events)
         if result.overflow:
             self._reload_index()
+            self._adopt_if_newer(latest)
             self._cache.invalidate_packs([AGGREGATES_SCOPE])
             return len(result.events)
-        if latest is not None and (self._latest is None or latest.id > self._latest.id):
-            self._adopt(latest)
+        if self.flags.state(SNAPSHOT_READ_FLAG) != self._flag_state:
+            self._reload_index()  # the read flag changed: every record is decided again
+            self._adopt_if_newer(latest)
             return len(result.events)
+        pack_ids |= set(self._expired_snapshot_records())
         if pack_ids:
             self._refresh_packs(sorted(pack_ids))
+        self._adopt_if_newer(latest)
         if pack_ids or other_changes:
             self._cache.invalidate_packs([*pack_ids, *([AGGREGATES_SCOPE] if other_changes else [])])
         return len(result.events)
+
+    def _adopt_if_newer(self, latest: Generation | None) -> bool:
+        """Take up a generation another process published. The records need no reload for it:
+        events keep them current and the TTL reload takes up drifting snapshot values, so only
+        list bodies (their order) are dropped."""
+        with self._index_lock:
+            if latest is None or (self._latest is not None and latest.id <= self._latest.id):
+                return False
+            self._latest = latest
+        self._cache.invalidate_lists()
+        return True
+
+    def _expired_snapshot_records(self) -> list[str]:
+        """Records built from a snapshot that has since passed the freshness bound (they are
+        rebuilt: from a newer snapshot if a refresh wrote one, live otherwise)."""
+        index = self._index
+        if index is None or index.oldest_snapshot is None:
+            return []
+        cutoff = self._clock() - self._snapshot_max_age
+        if index.oldest_snapshot > cutoff:
+            return []
+        return index.snapshot_records_before(cutoff)
 
     def _affected_packs(self, connection: Any, events: Sequence[OutboxEvent]) -> tuple[set[str], bool]:
         """Pack ids the events concern, and whether any event is more than an interaction."""
@@ -284,7 +339,11 @@ class CatalogService:
                 latest = self.rankings.latest(connection)
             self._last_poll = time.monotonic()
             if latest is None:
-                self.refresh_rankings()  # a fresh database: build the first generation now
+                # A fresh install (no task has run yet): build the first generation here, through
+                # the same claim as every builder, so lists and cursors work from the first request.
+                # Later generations come from the ranking_refresh task.
+                logger.info("no ranking generation yet: building the first one in this process")
+                self.refresh_rankings()
             else:
                 self._latest = latest
             if self._index is None:
@@ -292,6 +351,7 @@ class CatalogService:
 
     def _load(self, pack_ids: Sequence[str] | None) -> dict[str, PackRecord]:
         previous = self._index.records if self._index is not None else None
+        snapshot_read = self.flags.decider(SNAPSHOT_READ_FLAG)
         with self.database.read() as connection:
             return load_records(
                 connection,
@@ -299,12 +359,16 @@ class CatalogService:
                 only_classified=self.settings.sticker_catalog_only_classified,
                 derive_settings=self.derive_settings,
                 snapshot_max_age=self._snapshot_max_age,
-                now=utcnow(),
+                now=self._clock(),
                 previous=previous,
+                snapshot_read=snapshot_read,
             )
 
     def _reload_index(self) -> None:
         with self._index_lock:
+            # The state first: if the flag changes between the two readings, the next poll sees a
+            # state different from the one kept and loads again.
+            self._flag_state = self.flags.state(SNAPSHOT_READ_FLAG)
             self._index = CatalogIndex(self._load(None), time.monotonic())
             self._cache.invalidate_all()
 
@@ -535,7 +599,7 @@ class CatalogService:
 
     def _detail(self, pack_key: str, categories: tuple[str, ...]) -> tuple[dict[str, Any] | None, str | None]:
         rules = self.derive_settings.tags
-        now = utcnow()
+        now = self._clock()
         with self.database.read() as connection:
             row = repo.reachable_pack_by_key(connection, pack_key)
             if row is None:
@@ -549,17 +613,20 @@ class CatalogService:
                     return None, pack_id
             counters = repo.engagement_rows(connection, [pack_id]).get(pack_id) or {}
             snapshot = repo.snapshot_rows(connection, [pack_id], with_scores=True).get(pack_id)
-            if snapshot_is_fresh(snapshot, row["updated_at"], now, self._snapshot_max_age):
-                signals = signals_from_scores((snapshot or {}).get("scores_json"))
+            live = current_derivations(
+                connection,
+                [{**row, "sticker_count": len(items)}],
+                counters={pack_id: counters},
+                snapshots={pack_id: snapshot} if snapshot is not None else {},
+                settings=self.derive_settings,
+                now=now,
+                max_age=self._snapshot_max_age,
+                snapshot_read=lambda subject: self.flags.is_enabled(SNAPSHOT_READ_FLAG, subject),
+            ).get(pack_id)
+            if live is not None:
+                signals: dict[str, Any] | None = live.signals
             else:
-                derivation = derive(
-                    connection,
-                    [{**row, "sticker_count": len(items)}],
-                    self.derive_settings,
-                    now,
-                    everything=False,
-                )
-                signals = derivation[pack_id].signals
+                signals = signals_from_scores((snapshot or {}).get("scores_json"))
         shown = []
         for item in items:
             classification_row = classifications.get(item["sticker_id"])

@@ -106,28 +106,26 @@ def trend_score(opens_24h: int, opens_7d: int) -> float:
     return clamp(opens_24h / max(0.5, opens_7d / 7), 0.0, TREND_CAP)
 
 
-def compute_signals(
-    inputs: SignalInputs, weights: Mapping[str, float], settings: SignalSettings, now: dt.datetime
+def age_decay(reference_time: dt.datetime, now: dt.datetime, settings: SignalSettings) -> float:
+    age_days = max(0.0, (now - reference_time).total_seconds() / 86_400)
+    return math.exp(-age_days / settings.age_decay_days)
+
+
+def _scored(
+    *,
+    confidence: float,
+    quality: float,
+    diversity: float,
+    cohesion: float,
+    duplicate_penalty: float,
+    engagement: float,
+    trend: float,
+    weights: Mapping[str, float],
+    decay: float,
+    level: str,
+    settings: SignalSettings,
 ) -> dict[str, Any]:
-    """The Signals object (http §2.4): every score rounded to 6 decimals."""
-    facts = inputs.facts
-    classified = facts.classified_items
-    confidence = clamp(facts.confidence, 0.0, 1.0) if classified else NEUTRAL_CONFIDENCE
-    if inputs.quality_base is None or inputs.sticker_count == 0:
-        quality = 0.0
-    else:
-        quality = clamp(inputs.quality_base - facts.quality_penalty, 0.0, 1.0)
-    engagement = engagement_score(inputs.like_count, inputs.open_count, inputs.dislike_count)
-    if classified == 0:
-        diversity = 0.45 if inputs.tag_count else 0.25
-        cohesion = NEUTRAL_COHESION
-    else:
-        similarity = facts.mean_similarity if facts.mean_similarity is not None else 0.5
-        tag_share = clamp(inputs.tag_count / max(3, min(12, classified)), 0.0, 1.0)
-        diversity = 0.7 * clamp(1 - similarity, 0.0, 1.0) + 0.3 * tag_share
-        cohesion = facts.mean_similarity if facts.mean_similarity is not None else 1.0
-    duplicate_penalty = clamp(0.7 * facts.duplicate_share, 0.0, 1.0)
-    trend = trend_score(inputs.opens_24h, inputs.opens_7d)
+    """The Signals object from its parts: pack score, ranking score and the rest, rounded to 6 dp."""
     pack_score = clamp(
         confidence * weights["classification"]
         + engagement * weights["engagement"]
@@ -137,10 +135,7 @@ def compute_signals(
         0.0,
         PACK_SCORE_CAP,
     )
-    age_days = max(0.0, (now - inputs.reference_time).total_seconds() / 86_400)
-    decay = math.exp(-age_days / settings.age_decay_days)
     ranking = pack_score * decay + 0.08 * trend + 0.05 * cohesion
-    level = nsfw_level(facts, settings)
     return {
         "classification_confidence": round(confidence, 6),
         "quality_score": round(quality, 6),
@@ -158,6 +153,87 @@ def compute_signals(
         "sensitive_content": level != "safe",
         "scoring_weights": {key: round(float(value), 6) for key, value in weights.items()},
     }
+
+
+def compute_signals(
+    inputs: SignalInputs, weights: Mapping[str, float], settings: SignalSettings, now: dt.datetime
+) -> dict[str, Any]:
+    """The Signals object (http §2.4): every score rounded to 6 decimals."""
+    facts = inputs.facts
+    classified = facts.classified_items
+    confidence = clamp(facts.confidence, 0.0, 1.0) if classified else NEUTRAL_CONFIDENCE
+    if inputs.quality_base is None or inputs.sticker_count == 0:
+        quality = 0.0
+    else:
+        quality = clamp(inputs.quality_base - facts.quality_penalty, 0.0, 1.0)
+    if classified == 0:
+        diversity = 0.45 if inputs.tag_count else 0.25
+        cohesion = NEUTRAL_COHESION
+    else:
+        similarity = facts.mean_similarity if facts.mean_similarity is not None else 0.5
+        tag_share = clamp(inputs.tag_count / max(3, min(12, classified)), 0.0, 1.0)
+        diversity = 0.7 * clamp(1 - similarity, 0.0, 1.0) + 0.3 * tag_share
+        cohesion = facts.mean_similarity if facts.mean_similarity is not None else 1.0
+    return _scored(
+        confidence=confidence,
+        quality=quality,
+        diversity=diversity,
+        cohesion=cohesion,
+        duplicate_penalty=clamp(0.7 * facts.duplicate_share, 0.0, 1.0),
+        engagement=engagement_score(inputs.like_count, inputs.open_count, inputs.dislike_count),
+        trend=trend_score(inputs.opens_24h, inputs.opens_7d),
+        weights=weights,
+        decay=age_decay(inputs.reference_time, now, settings),
+        level=nsfw_level(facts, settings),
+        settings=settings,
+    )
+
+
+RESCORE_KEYS = (
+    "classification_confidence",
+    "quality_score",
+    "diversity_score",
+    "cohesion_score",
+    "duplicate_penalty",
+    "nsfw_level",
+    "scoring_weights",
+)
+
+
+def rescore(
+    base: Mapping[str, Any],
+    *,
+    like_count: int,
+    open_count: int,
+    dislike_count: int,
+    opens_24h: int,
+    opens_7d: int,
+    reference_time: dt.datetime,
+    settings: SignalSettings,
+    now: dt.datetime,
+) -> dict[str, Any] | None:
+    """`base` (a snapshot's signals) after interactions: engagement, trend and what follows from
+    them (pack and ranking score, trending, age decay) computed now; the parts interactions cannot
+    move (classification confidence, quality, diversity, cohesion, duplicates, NSFW level, weights)
+    kept. None when `base` lacks one of those parts (a full computation is needed)."""
+    if any(key not in base for key in RESCORE_KEYS) or not isinstance(base["scoring_weights"], Mapping):
+        return None
+    weights = base["scoring_weights"]
+    if any(key not in weights for key in BASE_WEIGHTS):
+        return None
+    return _scored(
+        confidence=float(base["classification_confidence"]),
+        quality=float(base["quality_score"]),
+        diversity=float(base["diversity_score"]),
+        cohesion=float(base["cohesion_score"]),
+        duplicate_penalty=float(base["duplicate_penalty"]),
+        engagement=engagement_score(like_count, open_count, dislike_count),
+        trend=trend_score(opens_24h, opens_7d),
+        weights={key: float(weights[key]) for key in BASE_WEIGHTS},
+        decay=age_decay(reference_time, now, settings),
+        level=str(base["nsfw_level"]),
+        settings=settings,
+    )
 
 
 def effective_nsfw_level(signals_level: str, is_sensitive: bool) -> str:

@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 
+from omnizap.catalog.metrics import RankingGenerationCollector, snapshot_pending_depth
 from omnizap.catalog.service import CatalogService
 from omnizap.config import Settings, get_settings
 from omnizap.platform.logging import AccessLog, configure_logging
@@ -83,7 +84,7 @@ def create_app(
     Access lines go to `access_log_stream` (default: stderr at the time of writing).
     `freeze_gc_after_start` is for server processes that hold one app for their whole life."""
     settings = runtime.settings
-    catalog = CatalogService(runtime.database, settings)
+    catalog = CatalogService(runtime.database, settings, flags=runtime.flags)
     access_log = _access_log(settings, access_log_stream)
 
     @contextlib.asynccontextmanager
@@ -122,6 +123,8 @@ def create_app(
     app.state.http_metrics = metrics
     app.state.access_log = access_log
     app.state.metrics_exposition = exposition
+    app.state.queue_depth_readers = [snapshot_pending_depth(runtime.database, settings)]
+    app.state.metrics_collectors = [RankingGenerationCollector(runtime.database)]
     app.state.response_cache = ResponseCache(
         max_entries=settings.http_response_cache_entries, max_bytes=settings.http_response_cache_max_bytes
     )

@@ -4,7 +4,8 @@
 - `/readyz`: the database answers and its schema is at this code's migration head; 503 with the
   reason otherwise, for readiness probes and load balancers.
 - METRICS_PATH (`/metrics`): Prometheus text, aggregated over worker processes under `omnizap serve`,
-  with queue depths counted in the database at scrape time.
+  with queue depths (plus `app.state.queue_depth_readers` and `app.state.metrics_collectors`, the
+  services' readings) read from the database at scrape time.
 - `/api-docs`: Swagger UI for `/api-docs/openapi.json`. The UI's files come from the
   `fastapi-offline` wheel (Swagger UI 5, which reads OpenAPI 3.1) and are served here: nothing loads
   from a CDN, so the page works on a closed network, under a CSP allowing this server's scripts only.
@@ -158,7 +159,11 @@ def build_operations_router(*, metrics_path: str | None, title: str) -> APIRoute
 
     def metrics(request: Request) -> Response:
         exposition = request.app.state.metrics_exposition
-        body = exposition.render([QueueDepthCollector(request.app.state.runtime.database)])
+        # Scrape-time readings of the services (the catalog's ranking health): the app registers
+        # them, so this module stays free of service imports.
+        state = request.app.state
+        depths = QueueDepthCollector(state.runtime.database, getattr(state, "queue_depth_readers", ()))
+        body = exposition.render([depths, *getattr(state, "metrics_collectors", ())])
         return Response(body, media_type=CONTENT_TYPE, headers=NO_STORE)
 
     if metrics_path:

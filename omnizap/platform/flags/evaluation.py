@@ -157,6 +157,31 @@ class FeatureFlags:
     def is_enabled(self, name: str, subject: str = "", *, fallback: bool | None = None) -> bool:
         return self.decide(name, subject, fallback=fallback).enabled
 
+    def state(self, name: str, *, fallback: bool | None = None) -> tuple[object, ...]:
+        """What the decisions of `name` depend on besides the subject (source, switch, percentage).
+
+        Equal states give every subject the same answer, so a caller that evaluated many subjects
+        (a whole catalog) compares states to know when to evaluate them again."""
+        flag = normalize_flag_name(name)
+        table = self._table()
+        row = table.get(flag) if table is not None else None
+        if row is not None:
+            return ("table", row.is_enabled, row.rollout_percent)
+        decision = self.decide(flag, fallback=fallback)
+        return (decision.source, decision.enabled)
+
+    def decider(self, name: str, *, fallback: bool | None = None) -> Callable[[str], bool]:
+        """`is_enabled(name, subject)` as a function of the subject, resolved from one reading of the
+        table: on or off for everyone costs nothing per subject, a partial rollout one hash each."""
+        flag = normalize_flag_name(name)
+        table = self._table()
+        row = table.get(flag) if table is not None else None
+        if row is None or not row.is_enabled or row.rollout_percent <= 0 or row.rollout_percent >= 100:
+            answer = self.decide(flag, fallback=fallback).enabled
+            return lambda _subject: answer
+        percent = row.rollout_percent
+        return lambda subject: _rollout_allows(percent, flag_bucket(flag, subject))
+
     # --- administering ---------------------------------------------------------------------------
     def list_flags(self) -> list[FlagRow]:
         """Every row, read now (not from the cache), by name."""

@@ -10,7 +10,7 @@ replayed, so a replay brings the gauge back down.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import sqlalchemy as sa
 from prometheus_client.core import GaugeMetricFamily
@@ -65,10 +65,17 @@ def read_queue_depths(database: Database) -> dict[str, int]:
 
 class QueueDepthCollector:
     """Yields `omnizap_queue_depth` from the database, and `omnizap_queue_depth_scrape_ok` (1 or 0) so
-    a database outage shows as a missing reading rather than as empty queues."""
+    a database outage shows as a missing reading rather than as empty queues.
 
-    def __init__(self, database: Database) -> None:
+    `extra_depths` are more readers of `{label: count}` for the same family, from services the
+    platform must not import (the catalog's `sticker_pack_score_snapshot_pending`); the web app
+    passes them. One family, so the exposition never names `omnizap_queue_depth` twice."""
+
+    def __init__(
+        self, database: Database, extra_depths: Iterable[Callable[[], Mapping[str, int]]] = ()
+    ) -> None:
         self.database = database
+        self.extra_depths = tuple(extra_depths)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         ok = GaugeMetricFamily(
@@ -76,6 +83,8 @@ class QueueDepthCollector:
         )
         try:
             depths = read_queue_depths(self.database)
+            for reader in self.extra_depths:
+                depths.update(reader())
         except Exception as exc:  # an unreachable database must not break the whole scrape
             logger.warning("queue depths unavailable: %s", type(exc).__name__)
             ok.add_metric([], 0)

@@ -65,4 +65,4 @@ def _default_reader(runtime: Any) -> CatalogReader:
         raise CatalogUnavailable("the runtime has no database or settings to build the catalog from")
     from omnizap.catalog.service import CatalogService
 
-    return CatalogService(database, settings)
+    return CatalogService(database, settings, flags=getattr(runtime, "flags", None))

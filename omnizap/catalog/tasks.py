@@ -36,10 +36,10 @@ from omnizap.catalog.derive import SNAPSHOT_READ_FLAG
 from omnizap.catalog.rankings import RankingStore, RefreshResult
 from omnizap.config import Settings
 from omnizap.platform.db import Database
-from omnizap.platform.db.engine import insert_ignore
-from omnizap.platform.db.schema import sticker_worker_task_queue
 from omnizap.platform.db.types import utcnow
 from omnizap.platform.queue.context import TaskContext
+from omnizap.platform.queue.protocol import Queue
+from omnizap.platform.queue.specs import TASK_QUEUE
 
 RANKING_REFRESH = "ranking_refresh"
 MAX_NAMED_PACKS = 50_000  # a payload naming more is a producer bug, not a refresh
@@ -89,30 +89,15 @@ def follow_up_key(result: RefreshResult) -> str:
 
 
 def enqueue_follow_up(database: Database, result: RefreshResult) -> bool:
-    """Queue the refresh that publishes what `result` deferred; False if one is queued already.
-
-    A plain insert into the task table with the protocol's columns (pending, scheduled_at); the
-    idempotency key dedupes concurrent deferrals.
-    """
+    """Queue the refresh that publishes what `result` deferred; False if one is queued already
+    (the idempotency key dedupes concurrent deferrals)."""
     assert result.follow_up_at is not None
-    now = utcnow()
-    row = {
-        "task_type": RANKING_REFRESH,
-        "idempotency_key": follow_up_key(result),
-        "payload": {"pack_ids": [], "follow_up": True},
-        "priority": FOLLOW_UP_PRIORITY,
-        "scheduled_at": max(result.follow_up_at, now),
-        "status": "pending",
-        "attempts": 0,
-        "created_at": now,
-        "updated_at": now,
-    }
-    with database.transaction() as connection:
-        return bool(
-            connection.execute(
-                insert_ignore(connection.dialect.name, sticker_worker_task_queue, row)
-            ).rowcount
-        )
+    return Queue(database, TASK_QUEUE).enqueue(
+        values={"task_type": RANKING_REFRESH, "payload": {"pack_ids": [], "follow_up": True}},
+        idempotency_key=follow_up_key(result),
+        priority=FOLLOW_UP_PRIORITY,
+        available_at=max(result.follow_up_at, utcnow()),
+    )
 
 
 def ranking_refresh(context: TaskContext, payload: Mapping[str, Any]) -> Mapping[str, Any]:

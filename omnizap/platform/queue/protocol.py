@@ -100,6 +100,9 @@ class DeadLetter:
     row: Mapping[str, Any]
 
 
+EXPIRED_CHECK_SECONDS = 5.0
+# Engines whose UPDATE takes RETURNING (MariaDB's does not; SQLite's since 3.35).
+_UPDATE_RETURNING = frozenset({"postgresql", "sqlite"})
 DEADLOCK_RETRIES = 5
 _DEADLOCK_CODES = {1213, 1205}  # MySQL/MariaDB: deadlock, lock wait timeout
 _DEADLOCK_SQLSTATES = {"40P01", "40001"}  # PostgreSQL: deadlock, serialization failure
@@ -154,6 +157,7 @@ class Queue:
         self.table = spec.table
         self._kind = spec.table.c[spec.kind_column]
         self._available = spec.table.c[spec.available_column]
+        self._expired_checked_at = float("-inf")
 
     @contextlib.contextmanager
     def _state_transaction(self) -> Iterator[Connection]:
@@ -246,68 +250,104 @@ class Queue:
         return retry_deadlocks(lambda: self._claim(worker, kinds, limit))
 
     def _claim(self, worker: str, kinds: Sequence[str] | None, limit: int) -> list[ClaimedItem]:
-        table = self.table
+        # Two picks, each walking its own index: rows whose lease ran out (rare: their workers died)
+        # and due rows in claim order; one query with an OR of both would sort every pending row.
+        # Expired leases are looked for every EXPIRED_CHECK_SECONDS, and whenever due rows did not
+        # fill the claim, so an idle queue recovers them at once and a busy one within seconds.
         now = utcnow()
-        columns = (table.c.id, table.c.status, table.c.attempts, table.c.max_attempts)
-        # Two picks, each walking its own index: rows whose lease ran out (rare; their workers died),
-        # then due rows in claim order. One query with an OR of both would sort every pending row.
-        expired = sa.select(*columns).where(table.c.status == "processing", table.c.lease_expires_at <= now)
-        pending = sa.select(*columns).where(table.c.status == "pending", self._available <= now)
-        if kinds is not None:
-            expired = expired.where(self._kind.in_(list(kinds)))
-            pending = pending.where(self._kind.in_(list(kinds)))
-        expired = expired.order_by(table.c.lease_expires_at.asc(), table.c.id.asc())
-        pending = pending.order_by(table.c.priority.desc(), self._available.asc(), table.c.id.asc())
+        token = str(uuid.uuid4())
+        clock = time.monotonic()
+        check_first = clock - self._expired_checked_at >= EXPIRED_CHECK_SECONDS
         with self._state_transaction() as connection:
-            dialect = connection.dialect.name
-            picked = list(connection.execute(for_update_skip_locked(dialect, expired.limit(limit))).all())
-            if len(picked) < limit:
-                picked += connection.execute(
-                    for_update_skip_locked(dialect, pending.limit(limit - len(picked)))
-                ).all()
-            if not picked:
-                return []
-            exhausted = [
-                row.id for row in picked if row.status == "processing" and row.attempts >= row.max_attempts
-            ]
-            runnable = [row.id for row in picked if row.id not in set(exhausted)]
-            if exhausted:
-                self._dead_letter(
-                    connection, exhausted, "lease expired on the last attempt (worker stopped or died)", now
-                )
-            if not runnable:
-                return []
-            token = str(uuid.uuid4())
-            connection.execute(
-                table.update()
-                .where(table.c.id.in_(runnable))
-                .values(
-                    status="processing",
-                    worker_token=token,
-                    locked_at=now,
-                    lease_expires_at=now + self.lease,
-                    attempts=table.c.attempts + 1,
-                    updated_at=now,
-                )
-            )
-            rows = connection.execute(
-                sa.select(table).where(table.c.id.in_(runnable), table.c.worker_token == token)
-            ).mappings()
-            claimed = [
-                ClaimedItem(
-                    id=int(row["id"]),
-                    kind=str(row[self.spec.kind_column]),
-                    token=token,
-                    attempts=int(row["attempts"]),
-                    max_attempts=int(row["max_attempts"]),
-                    row=dict(row),
-                )
-                for row in rows
-            ]
+            claimed: list[ClaimedItem] = []
+            if check_first:
+                claimed += self._claim_expired(connection, kinds, limit, token, now)
+            if len(claimed) < limit:
+                claimed += self._claim_due(connection, kinds, limit - len(claimed), token, now)
+            if len(claimed) < limit and not check_first:
+                claimed += self._claim_expired(connection, kinds, limit - len(claimed), token, now)
+                check_first = True
+        if check_first:
+            self._expired_checked_at = clock
         if claimed:
             logger.debug("%s claimed %d row(s) of %s", worker, len(claimed), self.spec.name)
-        claimed.sort(key=lambda item: runnable.index(item.id))
         return claimed
+
+    def _take(
+        self, connection: Connection, ids: list[int], token: str, now: dt.datetime
+    ) -> list[ClaimedItem]:
+        """Lease the locked rows `ids` to `token`; returns them in the order of `ids`."""
+        table = self.table
+        connection.execute(table.update().where(table.c.id.in_(ids)).values(**self._lease_values(token, now)))
+        rows = connection.execute(sa.select(table).where(table.c.id.in_(ids), table.c.worker_token == token))
+        by_id = {int(row["id"]): self._claimed(row, token) for row in rows.mappings()}
+        return [by_id[row_id] for row_id in ids if row_id in by_id]
+
+    def _lease_values(self, token: str, now: dt.datetime) -> dict[str, Any]:
+        return {
+            "status": "processing",
+            "worker_token": token,
+            "locked_at": now,
+            "lease_expires_at": now + self.lease,
+            "attempts": self.table.c.attempts + 1,
+            "updated_at": now,
+        }
+
+    def _claimed(self, row: Mapping[str, Any], token: str) -> ClaimedItem:
+        return ClaimedItem(
+            id=int(row["id"]),
+            kind=str(row[self.spec.kind_column]),
+            token=token,
+            attempts=int(row["attempts"]),
+            max_attempts=int(row["max_attempts"]),
+            row=dict(row),
+        )
+
+    def _claim_expired(
+        self, connection: Connection, kinds: Sequence[str] | None, limit: int, token: str, now: dt.datetime
+    ) -> list[ClaimedItem]:
+        table = self.table
+        query = sa.select(table.c.id, table.c.attempts, table.c.max_attempts).where(
+            table.c.status == "processing", table.c.lease_expires_at <= now
+        )
+        if kinds is not None:
+            query = query.where(self._kind.in_(list(kinds)))
+        query = query.order_by(table.c.lease_expires_at.asc(), table.c.id.asc()).limit(limit)
+        picked = connection.execute(for_update_skip_locked(connection.dialect.name, query)).all()
+        if not picked:
+            return []
+        exhausted = [row.id for row in picked if row.attempts >= row.max_attempts]
+        if exhausted:
+            self._dead_letter(
+                connection, exhausted, "lease expired on the last attempt (worker stopped or died)", now
+            )
+        runnable = [row.id for row in picked if row.attempts < row.max_attempts]
+        return self._take(connection, runnable, token, now) if runnable else []
+
+    def _claim_due(
+        self, connection: Connection, kinds: Sequence[str] | None, limit: int, token: str, now: dt.datetime
+    ) -> list[ClaimedItem]:
+        table = self.table
+        order = (table.c.priority.desc(), self._available.asc(), table.c.id.asc())
+        query = sa.select(table.c.id).where(table.c.status == "pending", self._available <= now)
+        if kinds is not None:
+            query = query.where(self._kind.in_(list(kinds)))
+        query = for_update_skip_locked(connection.dialect.name, query.order_by(*order).limit(limit))
+        if connection.dialect.name in _UPDATE_RETURNING:
+            # One round trip: lock, lease and read the rows in a single UPDATE … RETURNING.
+            rows = connection.execute(
+                table.update()
+                .where(table.c.id.in_(query.scalar_subquery()))
+                .values(**self._lease_values(token, now))
+                .returning(*table.c)
+            ).mappings()
+            claimed = [self._claimed(row, token) for row in rows]
+            claimed.sort(
+                key=lambda item: (-item.row["priority"], item.row[self.spec.available_column], item.id)
+            )
+            return claimed
+        ids = list(connection.execute(query).scalars())
+        return self._take(connection, ids, token, now) if ids else []
 
     # --- while holding ---------------------------------------------------------------------------
     def _held(self, item: ClaimedItem) -> sa.ColumnElement[bool]:

@@ -101,6 +101,8 @@ class DeadLetter:
 
 
 EXPIRED_CHECK_SECONDS = 5.0
+# What every transition out of `processing` clears: the holder's token and its lease.
+_UNLEASED: dict[str, Any] = {"worker_token": None, "locked_at": None, "lease_expires_at": None}
 # Engines whose UPDATE takes RETURNING (MariaDB's does not; SQLite's since 3.35).
 _UPDATE_RETURNING = frozenset({"postgresql", "sqlite"})
 DEADLOCK_RETRIES = 5
@@ -381,9 +383,7 @@ class Queue:
             .values(
                 status="completed",
                 processed_at=now,
-                worker_token=None,
-                locked_at=None,
-                lease_expires_at=None,
+                **_UNLEASED,
                 last_error=None,
                 updated_at=now,
             )
@@ -417,9 +417,7 @@ class Queue:
                     .values(
                         status="completed",
                         processed_at=now,
-                        worker_token=None,
-                        locked_at=None,
-                        lease_expires_at=None,
+                        **_UNLEASED,
                         last_error=None,
                         updated_at=now,
                     )
@@ -438,9 +436,7 @@ class Queue:
                     .where(self._held(item))
                     .values(
                         status="pending",
-                        worker_token=None,
-                        locked_at=None,
-                        lease_expires_at=None,
+                        **_UNLEASED,
                         attempts=sa.case((self.table.c.attempts > 0, self.table.c.attempts - 1), else_=0),
                         updated_at=now,
                     )
@@ -468,9 +464,7 @@ class Queue:
                 .where(self._held(item))
                 .values(
                     status="pending",
-                    worker_token=None,
-                    locked_at=None,
-                    lease_expires_at=None,
+                    **_UNLEASED,
                     last_error=text,
                     updated_at=now,
                     **{self.spec.available_column: retry_at},
@@ -487,9 +481,7 @@ class Queue:
             .values(
                 status="failed",
                 processed_at=now,
-                worker_token=None,
-                locked_at=None,
-                lease_expires_at=None,
+                **_UNLEASED,
                 last_error=error[:ERROR_MAX],
                 updated_at=now,
             )
@@ -559,9 +551,7 @@ class Queue:
             reset = {
                 "status": "pending",
                 "attempts": 0,
-                "worker_token": None,
-                "locked_at": None,
-                "lease_expires_at": None,
+                **_UNLEASED,
                 "processed_at": None,
                 "last_error": None,
                 "updated_at": now,

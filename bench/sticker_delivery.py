@@ -30,16 +30,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from bench.catalog_slo import free_port, wait_ready
+
 ROOT = Path(__file__).resolve().parents[1]
 OMNIZAP = [sys.executable, "-m", "omnizap.cli.main"]
 BUCKET = "omnizap-bench"
 ACCESS_KEY, SECRET_KEY = "bench-key", "bench-secret-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
@@ -53,20 +49,6 @@ def wait_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
         except OSError:
             time.sleep(0.1)
     raise SystemExit(f"{what} did not start")
-
-
-def wait_ready(base_url: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited with {server.returncode}")
-        try:
-            with urllib.request.urlopen(base_url + "/readyz", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("the server did not become ready")
 
 
 def prepare(data_dir: Path, count: int, env: dict[str, str]) -> list[str]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from omnizap.catalog.text import label_tag, unique_tags
+from omnizap.platform.values import finite_float
 
 BLURRY_LABEL = "blurry image"
 LOW_QUALITY_LABEL = "low quality compressed image"
@@ -31,16 +32,6 @@ class TagRules:
     max_tags: int = 6
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _round(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else round(value, digits)
 
@@ -52,7 +43,7 @@ def scores_of(row: Mapping[str, Any]) -> dict[str, float]:
         return {}
     scores: dict[str, float] = {}
     for label, value in raw.items():
-        number = _number(value)
+        number = finite_float(value)
         if number is not None:
             scores[str(label)] = number
     return scores
@@ -71,7 +62,7 @@ def sticker_tags(row: Mapping[str, Any], rules: TagRules) -> list[str]:
 
 
 def _entropy_normalized(row: Mapping[str, Any]) -> float | None:
-    entropy = _number(row.get("entropy"))
+    entropy = finite_float(row.get("entropy"))
     if entropy is None:
         return None
     labels = row.get("top_labels")
@@ -96,12 +87,12 @@ def sticker_classification(row: Mapping[str, Any] | None, rules: TagRules) -> di
         "model_name": row.get("model_name"),
         "classification_version": row.get("classification_version"),
         "category": row.get("category"),
-        "confidence": _round(_number(row.get("confidence"))),
-        "entropy": _round(_number(row.get("entropy"))),
+        "confidence": _round(finite_float(row.get("confidence"))),
+        "entropy": _round(finite_float(row.get("entropy"))),
         "entropy_normalized": _round(_entropy_normalized(row)),
-        "confidence_margin": _round(_number(row.get("confidence_margin"))),
+        "confidence_margin": _round(finite_float(row.get("confidence_margin"))),
         "affinity_weight": None,
-        "nsfw_score": _round(_number(row.get("nsfw_score"))),
+        "nsfw_score": _round(finite_float(row.get("nsfw_score"))),
         "is_nsfw": bool(row.get("is_nsfw")),
         "ambiguous": bool(row.get("ambiguous")),
         "image_hash": row.get("image_hash"),
@@ -288,10 +279,10 @@ def classification_facts(
         category, confidence = ranked_averages[0]
     else:
         category = majority
-        confidences = [_number(row.get("confidence")) for row in rows]
+        confidences = [finite_float(row.get("confidence")) for row in rows]
         known = [value for value in confidences if value is not None]
         confidence = sum(known) / len(known) if known else 0.0
-    nsfw_scores = [_number(row.get("nsfw_score")) or 0.0 for row in rows]
+    nsfw_scores = [finite_float(row.get("nsfw_score")) or 0.0 for row in rows]
     flagged = sum(1 for row in rows if row.get("is_nsfw"))
     tag_candidates: list[str] = [NSFW_TAG] if flagged else []
     if majority:

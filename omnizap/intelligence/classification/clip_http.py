@@ -16,7 +16,6 @@ What an answer means for the asset:
 from __future__ import annotations
 
 import json
-import math
 import unicodedata
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +37,7 @@ from omnizap.intelligence.classification.results import (
     ranked_scores,
     round6,
 )
+from omnizap.platform.values import finite_float
 
 NON_RETRYABLE_STATUS = frozenset({400, 413, 415, 422})
 # Matched against the error text without accents and in lower case (FastAPI may escape them in JSON).
@@ -63,13 +63,8 @@ def _folded(text: str) -> str:
 
 
 def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return round6(number) if math.isfinite(number) else None
+    number = finite_float(value)
+    return None if number is None else round6(number)
 
 
 def _unit(value: Any) -> float | None:

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from omnizap.platform.values import finite_float
+
 # Reasons a row is skipped before any scoring (counted per cycle, docs/curation.md).
 MISSING_THEME = "missing_theme"
 UNKNOWN_THEME = "unknown_theme"
@@ -54,23 +56,12 @@ class StickerRow:
         return int(self.embedding.shape[0])
 
 
-def _finite(value: Any) -> float | None:
-    """A finite float, or None for anything else (bools are not numbers here)."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _optional_number(raw: Mapping[str, Any], name: str) -> tuple[bool, float | None]:
     """(ok, value): a missing value is fine (None); a present value must be a finite number."""
     value = raw.get(name)
     if value is None:
         return True, None
-    number = _finite(value)
+    number = finite_float(value)
     return number is not None, number
 
 
@@ -85,7 +76,7 @@ def _flag(value: Any) -> bool:
 
 
 def _dimension(value: Any) -> int | None:
-    number = _finite(value)
+    number = finite_float(value)
     if number is None or number < 0:
         return None
     return int(number)
@@ -95,7 +86,7 @@ def _signal(signals: Any, name: str) -> float | None:
     """A [0, 1] image signal (1 = worst) or None when absent or not such a number."""
     if not isinstance(signals, Mapping):
         return None
-    number = _finite(signals.get(name))
+    number = finite_float(signals.get(name))
     if number is None or not 0.0 <= number <= 1.0:
         return None
     return number
@@ -168,7 +159,7 @@ def parse_row(
     theme = theme.strip()
     if len(theme) > THEME_KEY_MAX or theme not in known_themes:
         return UNKNOWN_THEME
-    confidence = _finite(raw.get("confidence"))
+    confidence = finite_float(raw.get("confidence"))
     if confidence is None or not 0.0 <= confidence <= 1.0:
         return INVALID_CONFIDENCE
     margin_ok, margin = _optional_number(raw, "confidence_margin")

@@ -16,7 +16,6 @@ What an answer means for the asset:
 from __future__ import annotations
 
 import json
-import unicodedata
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
@@ -24,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from omnizap.catalog.text import fold
 from omnizap.config import Settings
 from omnizap.intelligence.classification.embedding import EmbeddingError, encode_embedding
 from omnizap.intelligence.classification.errors import ClassifierFailure, InvalidImage
@@ -55,11 +55,6 @@ def _error_text(body: bytes) -> str:
     if isinstance(parsed, Mapping) and isinstance(parsed.get("detail"), str):
         return parsed["detail"]
     return text
-
-
-def _folded(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(char for char in decomposed if not unicodedata.combining(char)).lower()
 
 
 def _finite(value: Any) -> float | None:
@@ -210,7 +205,7 @@ class ClipHttpClassifier:
         except httpx.HTTPError as exc:
             return ClassifierFailure(f"the classifier could not be reached: {type(exc).__name__}: {exc}")
         text = _error_text(body) if status >= 400 else ""
-        decoder = any(marker in _folded(text) for marker in DECODER_MARKERS)
+        decoder = any(marker in fold(text) for marker in DECODER_MARKERS)
         if status in NON_RETRYABLE_STATUS or (status >= 400 and decoder):
             code = "decoder-error" if decoder else "non-retryable-error"
             return InvalidImage(f"the classifier refused the image (HTTP {status}): {text[:200]}", code)

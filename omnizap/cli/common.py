@@ -65,6 +65,23 @@ def pass_app(function: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def require_migrated_database(app: AppContext) -> None:
+    """Stop with one clear line unless the database answers and is at this release's schema."""
+    from omnizap.platform.db.migrate import current_revision, head_revision
+
+    try:
+        current = current_revision(app.runtime.database)
+    except Exception as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        fail(f"cannot reach the database ({type(exc).__name__}: {detail}); check DATABASE_URL")
+    head = head_revision()
+    if current != head:
+        fail(
+            f"the database is not migrated (schema {current or 'empty'}, this release needs {head}): "
+            "run `omnizap migrate` first"
+        )
+
+
 def describe_database_error(app: AppContext, exc: sqlalchemy.exc.DBAPIError) -> str:
     """One line for a failed database statement: the most likely fix first, never a traceback."""
     from omnizap.platform.db.migrate import current_revision, head_revision

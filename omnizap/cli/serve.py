@@ -18,7 +18,7 @@ from socket import socket
 
 import click
 
-from omnizap.cli.common import AppContext, fail, pass_app
+from omnizap.cli.common import AppContext, fail, pass_app, require_migrated_database
 from omnizap.config import Settings
 
 APP_FACTORY = "omnizap.web.app:create_server_app"
@@ -34,21 +34,8 @@ def default_workers() -> int:
 
 
 def _check_database(app: AppContext) -> None:
-    from omnizap.platform.db.migrate import current_revision, head_revision
-
-    database = app.runtime.database
-    try:
-        current = current_revision(database)
-    except Exception as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        fail(f"cannot reach the database ({type(exc).__name__}: {detail}); check DATABASE_URL")
-    head = head_revision()
-    if current != head:
-        fail(
-            f"the database is not migrated (schema {current or 'empty'}, this release needs {head}): "
-            "run `omnizap migrate` first"
-        )
-    database.dispose()  # workers open their own connections
+    require_migrated_database(app)
+    app.runtime.database.dispose()  # workers open their own connections
 
 
 def _share_metrics(settings: Settings, port: int) -> Path:

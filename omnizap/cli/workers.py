@@ -14,7 +14,7 @@ from typing import Protocol
 
 import click
 
-from omnizap.cli.common import AppContext, fail, pass_app
+from omnizap.cli.common import AppContext, fail, pass_app, require_migrated_database
 from omnizap.pipeline import WORKER_NAMES, WORKER_TASK_TYPES
 
 
@@ -56,7 +56,7 @@ def worker(app: AppContext, name: str, once: bool, metrics_port: int | None) -> 
 
     runtime = app.runtime
     configure_logging(runtime.settings)
-    _check_migrated(app)
+    require_migrated_database(app)
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
@@ -113,14 +113,3 @@ class _Idle:
     def wait(self) -> None:
         while not self._stopped.wait(3600):
             pass
-
-
-def _check_migrated(app: AppContext) -> None:
-    from omnizap.platform.db.migrate import current_revision, head_revision
-
-    try:
-        current = current_revision(app.runtime.database)
-    except Exception as exc:
-        fail(f"cannot reach the database ({type(exc).__name__}); check DATABASE_URL")
-    if current != head_revision():
-        fail(f"the database is not migrated (schema {current or 'empty'}): run `omnizap migrate` first")

@@ -23,7 +23,7 @@ TEXT_EMPTY = "TEXT_EMPTY"
 TEXT_TOO_LONG = "TEXT_TOO_LONG"  # details: length, limit
 TEXT_TOO_MANY_LINES = "TEXT_TOO_MANY_LINES"  # details: lines, limit
 TEXT_CONTROL_CHARACTER = "TEXT_CONTROL_CHARACTER"  # details: codepoint ("U+0007"), position
-TEXT_INVALID_COLOR = "TEXT_INVALID_COLOR"  # details: color
+INVALID_COLOR = "INVALID_COLOR"  # details: color
 
 # HTTP status per code, for the web upload path (413 for "too big", 422 for "understood but unusable").
 _HTTP_STATUS = {

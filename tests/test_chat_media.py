@@ -104,7 +104,7 @@ def test_text_is_trimmed_and_newlines_normalised() -> None:
     assert validate_sticker_text("a\rb") == "a\nb"
 
 
-@pytest.mark.parametrize("text", ["", "   ", "\n\n", " \r\n "])
+@pytest.mark.parametrize("text", ["", "   ", "\n\n", " \r\n ", "\u200d\u200b\ufeff", "\u3000\u00a0"])
 def test_empty_text_is_refused(text: str) -> None:
     with pytest.raises(MediaRejected) as caught:
         validate_sticker_text(text)
@@ -406,6 +406,13 @@ def test_telegram_webm_meets_the_byte_limit_by_crf_then_frame_rate(blink_sticker
     with pytest.raises(MediaRejected) as caught:
         sticker_to_telegram_webm(blink_sticker, max_bytes=500)
     assert caught.value.code == errors.STICKER_TOO_COMPLEX
+
+
+def test_large_stickers_are_scaled_to_sticker_size_while_decoding() -> None:
+    sticker = mf.animated_webp(count=3, size=(2000, 1000), duration=100, lossless=False, quality=50)
+    assert video_facts(sticker_to_mp4(sticker))["size"] == (512, 256)
+    with Image.open(io.BytesIO(sticker_to_png(sticker))) as image:
+        assert image.size == (512, 256)
 
 
 def test_telegram_webm_refuses_a_static_sticker(static_sticker: bytes) -> None:

@@ -12,7 +12,8 @@
   (NOT_ANIMATED): Telegram takes static stickers as images, use `sticker_to_png`.
 
 The original only exported animated stickers unchanged (§4.5); these are real conversions.
-Input: the bytes of a WebP sticker, at most 2 MiB (the original's limit). Animated WebP is decoded
+Input: the bytes of a WebP sticker, at most 2 MiB (the original's limit); a picture larger than
+512 px is scaled down to fit 512×512 first (outputs are sticker-sized). Animated WebP is decoded
 by Pillow (ffmpeg cannot decode animated WebP), PyAV encodes. Every refusal is a MediaRejected with
 a message about the file itself, never a server path; headers are checked before decoding
 (`probe_source`: dimensions, frame count and total decoded pixels), and only the first 10 s of an
@@ -187,7 +188,12 @@ def _decode(webp: bytes, limits: IngestLimits, *, first_frame_only: bool) -> _An
                     TRUNCATED_FILE, f"the sticker ends at frame {index}; send the whole sticker again"
                 ) from exc
             _load(image, SourceFormat.WEBP)
-            frames.append(image.convert("RGBA"))
+            frame = image.convert("RGBA")
+            if max(frame.size) > STICKER_SIDE:
+                # Stickers are 512 px; bigger frames are scaled down as they arrive, so memory stays
+                # at 512×512 a frame whatever the header declares (within the pixel budget).
+                frame = frame.resize(fitted_size(*frame.size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+            frames.append(frame)
             delay = effective_delay_ms(int(image.info.get("duration") or 0))
             delay = min(delay, limits.max_duration_ms - elapsed)
             durations.append(delay)

@@ -121,13 +121,13 @@ _VARIATION_SELECTOR_16 = "\ufe0f"
 def validate_sticker_text(text: str) -> str:
     """The text a sticker will show, or MediaRejected with a TEXT_* code and the numbers in `details`.
 
-    Trimmed; CRLF and lone CR become LF. Refused: empty (TEXT_EMPTY), over 80 characters
+    Trimmed; CRLF and lone CR become LF. Refused: empty or invisible (TEXT_EMPTY), over 80 characters
     (TEXT_TOO_LONG, details length/limit), over 4 lines (TEXT_TOO_MANY_LINES, details lines/limit),
     a control character other than a newline or a direction override (TEXT_CONTROL_CHARACTER,
     details codepoint/position).
     """
     normalized = text.replace("\r\n", "\n").replace("\r", "\n").strip()
-    if not normalized:
+    if not any(_is_visible(char) for char in normalized):  # only spaces or invisible characters
         raise MediaRejected(
             TEXT_EMPTY, "the sticker text is empty; write the text after the command", details={}
         )
@@ -156,6 +156,11 @@ def validate_sticker_text(text: str) -> str:
                 details={"codepoint": codepoint, "position": position + 1},
             )
     return normalized
+
+
+def _is_visible(char: str) -> bool:
+    """Draws something: not whitespace, not a control or format character (ZWJ, ZWSP, BOM …)."""
+    return not char.isspace() and unicodedata.category(char)[0] not in "CZ"
 
 
 def parse_blink_color(text: str) -> tuple[str, str]:

@@ -12,6 +12,8 @@ import av
 import media_factory as mf
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from omnizap.core.stickers import errors
@@ -246,6 +248,22 @@ def test_render_validates_the_text_itself() -> None:
     with pytest.raises(MediaRejected) as caught:
         render_blink_sticker("oi\x1b[31m", color="red")
     assert caught.value.code == errors.TEXT_CONTROL_CHARACTER
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=90))
+def test_any_text_is_either_refused_clearly_or_rendered_valid(text: str) -> None:
+    try:
+        validate_sticker_text(text)
+    except MediaRejected as refused:
+        assert refused.code in {
+            errors.TEXT_EMPTY,
+            errors.TEXT_TOO_LONG,
+            errors.TEXT_TOO_MANY_LINES,
+            errors.TEXT_CONTROL_CHARACTER,
+        }
+        return
+    validate_whatsapp_sticker(render_text_sticker(text, color="white"))
 
 
 def test_bidi_text_renders() -> None:

@@ -17,6 +17,13 @@ NO_FRAMES = "NO_FRAMES"
 STICKER_TOO_COMPLEX = "STICKER_TOO_COMPLEX"
 INVALID_STICKER = "INVALID_STICKER"
 INVALID_METADATA = "INVALID_METADATA"
+NOT_ANIMATED = "NOT_ANIMATED"  # a conversion that needs an animation was given a static sticker
+# Text stickers (/st, /stw, /stb): `details` carries the numbers the chat reply shows.
+TEXT_EMPTY = "TEXT_EMPTY"
+TEXT_TOO_LONG = "TEXT_TOO_LONG"  # details: length, limit
+TEXT_TOO_MANY_LINES = "TEXT_TOO_MANY_LINES"  # details: lines, limit
+TEXT_CONTROL_CHARACTER = "TEXT_CONTROL_CHARACTER"  # details: codepoint ("U+0007"), position
+INVALID_COLOR = "INVALID_COLOR"  # details: color
 
 # HTTP status per code, for the web upload path (413 for "too big", 422 for "understood but unusable").
 _HTTP_STATUS = {

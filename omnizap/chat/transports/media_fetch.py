@@ -26,10 +26,13 @@ class TransientFailure(Exception):
     """Worth another try (a timeout, a dropped connection, a 5xx or 429 answer)."""
 
 
+def _amount(size: int) -> str:
+    return f"{size / 1_048_576:.2f} MB" if size >= 10_486 else f"{size} bytes"
+
+
 def too_large(size: int, max_bytes: int) -> InvalidInput:
     return InvalidInput(
-        f"The media has {size / 1_048_576:.2f} MB and the limit is {max_bytes / 1_048_576:.2f} MB; "
-        "send a smaller file.",
+        f"The media has {_amount(size)} and the limit is {_amount(max_bytes)}; send a smaller file.",
         details={"size": size, "max_bytes": max_bytes},
     )
 

@@ -118,6 +118,7 @@ class FakeTelegramApi(LoopbackServer):
         self.sent: list[dict[str, Any]] = []
         self.updates: list[dict[str, Any]] = []
         self.calls: list[str] = []
+        self.webhook_url = ""  # getUpdates is refused while a webhook is set, as on Telegram
         self._ids = itertools.count(1)
 
     # test helpers -----------------------------------------------------------------------------
@@ -210,9 +211,16 @@ class FakeTelegramApi(LoopbackServer):
         return self._me()
 
     def m_deleteWebhook(self, params: dict[str, Any], files: dict[str, Part]) -> Any:
+        self.webhook_url = ""
         return True
 
     def m_getUpdates(self, params: dict[str, Any], files: dict[str, Part]) -> Any:
+        if self.webhook_url:
+            raise bad_request(
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+                409,
+            )
         offset = int(params.get("offset") or 0)
         self.updates = [update for update in self.updates if update["update_id"] >= offset]
         return list(self.updates)

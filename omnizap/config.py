@@ -353,7 +353,9 @@ class Settings(BaseSettings):
     whatsapp_webhook_path: str = "/webhooks/whatsapp"
     telegram_bot_token: str = Field("", description="Bot API token from @BotFather")
     telegram_webhook_secret: str = Field(
-        "", description="X-Telegram-Bot-Api-Secret-Token of setWebhook; the webhook is off without it"
+        "",
+        pattern=r"^[A-Za-z0-9_-]{0,256}$",
+        description="setWebhook's secret_token (1-256 of A-Z a-z 0-9 _ -); the webhook is off without it",
     )
     telegram_webhook_path: str = "/webhooks/telegram"
     telegram_api_base_url: str = Field("https://api.telegram.org", description="Bot API origin")

@@ -426,3 +426,10 @@ def test_a_changed_pack_updates_the_set_in_place(
     record = StickerSetRepository(db).get("meus-memes-k3x9q")
     assert record is not None and record.synced_version == 4 and record.owner_user_id == 42
     assert [e.file_unique_id for e in record.entries] == [s.file.file_unique_id for s in state.stickers]
+
+
+def test_a_webhook_secret_telegram_would_refuse_is_a_configuration_error() -> None:
+    with pytest.raises(ValueError, match="telegram_webhook_secret"):
+        make_settings(telegram_webhook_secret="has spaces!")
+    with pytest.raises(ValueError, match="telegram_webhook_secret"):
+        make_settings(telegram_webhook_secret="x" * 257)

@@ -307,6 +307,17 @@ def test_sticker_reply_reaches_the_bot_api(api: FakeTelegramApi, transport: Tele
     assert json.loads(sent["params"]["reply_parameters"])["message_id"] == 7
 
 
+def test_animated_sticker_reply_goes_as_a_video_sticker(
+    api: FakeTelegramApi, transport: TelegramTransport
+) -> None:
+    transport.send(
+        incoming(), Reply(ReplyKind.STICKER, data=animated_sticker(20, 100), mimetype="image/webp")
+    )
+    [sent] = api.sent
+    assert sent["method"] == "sendSticker" and sent["filename"] == "sticker.webm"
+    assert sent["file"][:4] == b"\x1a\x45\xdf\xa3" and len(sent["file"]) <= 256 * 1024
+
+
 def test_text_photo_video_and_document_replies(api: FakeTelegramApi, transport: TelegramTransport) -> None:
     transport.send(incoming(), Reply.of_text("✅ ok", quote=False))
     transport.send(incoming(), Reply(ReplyKind.IMAGE, text="🖼️", data=b"\x89PNG", mimetype="image/png"))

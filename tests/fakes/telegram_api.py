@@ -108,6 +108,20 @@ def check_video(data: bytes) -> tuple[int, int, float]:
     return width, height, duration
 
 
+def check_sendable_sticker(data: bytes) -> None:
+    """sendSticker takes a static .WEBP, an animated .TGS or a video .WEBM; no animated WebP."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        if b"ANIM" in data[:64]:
+            raise bad_request(
+                "Bad Request: animated WEBP stickers are not supported; send a WEBM video sticker"
+            )
+        check_static(data)
+    elif data[:4] == b"\x1a\x45\xdf\xa3":
+        check_video(data)
+    else:
+        raise bad_request("Bad Request: wrong file type for a sticker")
+
+
 class FakeTelegramApi(LoopbackServer):
     def __init__(self, *, token: str, username: str = "omnizap_test_bot") -> None:
         super().__init__()
@@ -249,6 +263,8 @@ class FakeTelegramApi(LoopbackServer):
             self._require(params, "text")
         else:
             record["file"] = self._file_input(params.get(field_name), files, field_name)
+            if method == "sendSticker":
+                check_sendable_sticker(record["file"])
             record["filename"] = files[field_name].filename if field_name in files else None
         self.sent.append(record)
         return self._message(

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -24,9 +25,10 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
-from telegram import Bot, Message, ReplyParameters, Update
+from telegram import Bot, InputFile, Message, ReplyParameters, Update
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
+from telegram.warnings import PTBDeprecationWarning
 
 from omnizap.chat.messages import (
     IncomingMessage,
@@ -44,8 +46,10 @@ from omnizap.chat.transports.media_fetch import (
     too_large,
     with_retries,
 )
+from omnizap.chat.transports.telegram_media import telegram_sticker
 from omnizap.chat.transports.whatsapp_cloud import read_body_capped
 from omnizap.config import Settings
+from omnizap.core.stickers.webp import WebpFormatError, inspect_webp
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +108,7 @@ def media_of(message: Message) -> MediaRef | None:
             animation.mime_type or "video/mp4",
             animation.file_size,
             filename=animation.file_name or "",
-            seconds=_seconds(animation.duration),
+            seconds=_seconds(animation),
         )
     if message.video:
         video = message.video
@@ -114,7 +118,7 @@ def media_of(message: Message) -> MediaRef | None:
             video.mime_type or "video/mp4",
             video.file_size,
             filename=video.file_name or "",
-            seconds=_seconds(video.duration),
+            seconds=_seconds(video),
         )
     if message.document:
         document = message.document
@@ -140,7 +144,12 @@ def media_of(message: Message) -> MediaRef | None:
     return None
 
 
-def _seconds(value: Any) -> float | None:
+def _seconds(media: Any) -> float | None:
+    """A video's or animation's duration in seconds. python-telegram-bot 22 warns on every read of
+    `duration` (it will become a timedelta); both forms are accepted and the warning is kept quiet."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = media.duration
     if value is None:
         return None
     total_seconds = getattr(value, "total_seconds", None)
@@ -338,7 +347,11 @@ async def send_reply(bot: Bot, message: IncomingMessage, reply: Reply) -> None:
     if reply.kind is ReplyKind.TEXT:
         await bot.send_message(chat_id, reply.text, reply_parameters=reply_to)
     elif reply.kind is ReplyKind.STICKER:
-        await bot.send_sticker(chat_id, reply.data, reply_parameters=reply_to)
+        # Telegram has no animated WebP stickers: an animated one goes as a VP9 video sticker.
+        sticker = await asyncio.to_thread(telegram_sticker, reply.data, animated=is_animated_webp(reply.data))
+        await bot.send_sticker(
+            chat_id, InputFile(sticker.data, filename=sticker.filename), reply_parameters=reply_to
+        )
         if caption:  # stickers take no caption
             await bot.send_message(chat_id, caption)
     elif reply.kind is ReplyKind.IMAGE:
@@ -363,6 +376,13 @@ async def send_reply(bot: Bot, message: IncomingMessage, reply: Reply) -> None:
         )
     else:  # pragma: no cover - STICKER_PACK is handled by the caller
         raise ValueError(f"unknown reply kind {reply.kind}")
+
+
+def is_animated_webp(data: bytes) -> bool:
+    try:
+        return inspect_webp(data).is_animated
+    except WebpFormatError:
+        return False
 
 
 def create(settings: Settings) -> TelegramTransport:

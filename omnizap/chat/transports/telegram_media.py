@@ -95,7 +95,7 @@ def _encode_webm(images: list[Image.Image], order: list[int], crf: int) -> bytes
         stream.width, stream.height = images[0].size
         stream.pix_fmt = "yuva420p"
         stream.time_base = Fraction(1, VIDEO_FPS)
-        stream.options = {"crf": str(crf), "b": "0", "deadline": "good", "cpu-used": "4", "row-mt": "1"}
+        stream.options = {"crf": str(crf), "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"}
         for pts, index in enumerate(order):
             frame = av.VideoFrame.from_image(images[index])
             frame.pts = pts

@@ -343,6 +343,28 @@ class Settings(BaseSettings):
         3600, ge=60, le=604_800, description="Default lifetime of a signed link (`omnizap storage sign-url`)"
     )
 
+    # --- chat networks (transports; docs/chat-networks.md) ---------------------------------------
+    # A network's webhook is mounted by `omnizap serve` only when all of its settings below are set.
+    whatsapp_cloud_phone_number_id: str = Field("", description="Cloud API phone number id")
+    whatsapp_cloud_token: str = Field("", description="Cloud API access token (system user token)")
+    whatsapp_cloud_app_secret: str = Field("", description="Meta app secret: checks X-Hub-Signature-256")
+    whatsapp_cloud_verify_token: str = Field("", description="Answer to Meta's webhook verify handshake")
+    whatsapp_graph_api_base_url: str = Field("https://graph.facebook.com", description="Graph API origin")
+    whatsapp_webhook_path: str = "/webhooks/whatsapp"
+    telegram_bot_token: str = Field("", description="Bot API token from @BotFather")
+    telegram_webhook_secret: str = Field(
+        "",
+        pattern=r"^[A-Za-z0-9_-]{0,256}$",
+        description="setWebhook's secret_token (1-256 of A-Z a-z 0-9 _ -); the webhook is off without it",
+    )
+    telegram_webhook_path: str = "/webhooks/telegram"
+    telegram_api_base_url: str = Field("https://api.telegram.org", description="Bot API origin")
+    chat_media_download_attempts: int = Field(3, ge=1, le=10, description="Tries per media download")
+    chat_media_download_timeout_seconds: float = Field(30.0, gt=0, le=600)
+    whatsapp_web_session_dir: Path | None = Field(
+        None, description="neonize session folder; default <data dir>/whatsapp-web"
+    )
+
     # --- logging --------------------------------------------------------------------------------
     log_level: str = "INFO"
     log_format: str = Field("json", description="json or text")
@@ -376,6 +398,10 @@ class Settings(BaseSettings):
     @property
     def data_dir(self) -> Path:
         return self.sticker_storage_dir.parent
+
+    @property
+    def whatsapp_web_session_path(self) -> Path:
+        return self.whatsapp_web_session_dir or self.data_dir / "whatsapp-web"
 
     @property
     def classification_concurrency(self) -> int:

@@ -132,6 +132,7 @@ class NativePack:
     cover: bytes | None = None  # WebP; the first sticker when None
     description: str = ""
     version: int = 1
+    pack_id: str = ""  # the pack's internal id, recorded with a Telegram set (may be empty)
 
 
 @dataclass(frozen=True)

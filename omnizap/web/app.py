@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from omnizap.catalog.metrics import RankingGenerationCollector, snapshot_pending_depth
 from omnizap.catalog.service import CatalogService
+from omnizap.chat.transports.webhooks import build_webhook_routers, inbox_accept
 from omnizap.config import Settings, get_settings
 from omnizap.platform.logging import AccessLog, configure_logging
 from omnizap.platform.metrics import HttpMetrics, MetricsExposition
@@ -140,6 +141,8 @@ def create_app(
     metrics_path = settings.metrics_path if settings.metrics_enabled else None
     app.include_router(build_operations_router(metrics_path=metrics_path, title=TITLE))
     app.include_router(build_pages_router(settings.sticker_web_path))
+    for chat_router in build_webhook_routers(settings, inbox_accept(runtime.database)):
+        app.include_router(chat_router)
 
     # add_middleware puts each new layer outside the previous one: the lane first, the pipeline last.
     app.add_middleware(

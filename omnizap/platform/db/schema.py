@@ -424,3 +424,22 @@ platform_lease = sa.Table(
     sa.Column("expires_at", UtcDateTime(), nullable=False),
     updated_at_column(),
 )
+
+
+# --- chat: Telegram sticker sets ---------------------------------------------------------------------
+# One row per pack that `/pack send` turned into a Telegram sticker set (so the pack page can offer
+# "Add to Telegram"). `stickers` is the set's content in order, as JSON
+# [{"sha256": <of the pack's WebP>, "file_id": <Telegram's>}], so a later sync adds, deletes and
+# reorders only what changed.
+chat_telegram_sticker_set = sa.Table(
+    "chat_telegram_sticker_set",
+    metadata,
+    sa.Column("pack_key", sa.String(64), primary_key=True),
+    sa.Column("pack_id", sa.String(36), nullable=True),
+    sa.Column("set_name", sa.String(64), nullable=False, unique=True),
+    sa.Column("owner_user_id", sa.BigInteger, nullable=False),
+    sa.Column("synced_version", sa.Integer, nullable=False),
+    sa.Column("stickers", sa.Text, nullable=False),
+    created_at_column(),
+    updated_at_column(),
+)

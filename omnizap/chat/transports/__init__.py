@@ -1,0 +1,1 @@
+"""Chat network transports: each module adapts one network to `omnizap.chat.messages.Transport`."""

@@ -1,0 +1,1 @@
+"""Loopback HTTP fakes of the chat networks' APIs, started by tests (real sockets, no mocks)."""

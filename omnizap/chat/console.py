@@ -1,0 +1,122 @@
+"""A console chat session: each line becomes an IncomingMessage that goes through `inbox.accept`
+and is then run as its `chat_message` task in this process — the same path a webhook takes.
+
+Line syntax: text as typed; `@path` attaches a file (the first one counts); `>@path` makes the message
+a reply to a message carrying that file (a quoted sticker, say). Paths with spaces: `@"my cat.jpg"`.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from omnizap.chat.inbox import CHAT_MESSAGE, accept, idempotency_key
+from omnizap.chat.messages import IncomingMessage, MediaRef
+from omnizap.chat.tasks import TASK_HANDLERS
+from omnizap.chat.transports import registry
+from omnizap.chat.transports.console import NETWORK, ConsoleTransport, media_for_path
+from omnizap.platform.db.schema import sticker_worker_task_queue
+from omnizap.platform.queue.worker import QueueWorker, WorkerOptions
+from omnizap.runtime import Runtime
+
+WAIT_FOR_OTHER_WORKER_SECONDS = 60.0
+
+
+class ConsoleInputError(ValueError):
+    """A line that cannot become a message (a file that does not exist, unbalanced quotes)."""
+
+
+def parse_line(line: str, base_dir: Path) -> tuple[str, MediaRef | None, MediaRef | None]:
+    """(text, attached media, quoted media) of one console line."""
+    try:
+        words = shlex.split(line, posix=True)
+    except ValueError as exc:
+        raise ConsoleInputError(f"cannot read the line: {exc}") from exc
+    if not any(word.startswith(("@", ">@")) for word in words):
+        return line.strip(), None, None  # keep the text exactly as typed (quotes included)
+    text_words: list[str] = []
+    media: MediaRef | None = None
+    quoted: MediaRef | None = None
+    for word in words:
+        if word.startswith((">@", "@")) and len(word) > word.index("@") + 1:
+            path = (base_dir / word[word.index("@") + 1 :]).expanduser()
+            if not path.is_file():
+                raise ConsoleInputError(f"no such file: {path}")
+            ref = media_for_path(path)
+            if word.startswith(">@"):
+                quoted = quoted or ref
+            else:
+                media = media or ref
+            continue
+        text_words.append(shlex.quote(word) if any(char.isspace() for char in word) else word)
+    return " ".join(text_words), media, quoted
+
+
+@dataclass
+class ConsoleSession:
+    runtime: Runtime
+    transport: ConsoleTransport
+    sender_id: str
+    sender_name: str = ""
+    group_id: str | None = None
+    group_admin: bool = False
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    def __post_init__(self) -> None:
+        registry.register(NETWORK, lambda _settings: self.transport)
+        from omnizap.pipeline import base_context, task_queue
+
+        self.queue = task_queue(self.runtime)
+        self.worker = QueueWorker(
+            self.queue,
+            TASK_HANDLERS,
+            base_context(self.runtime),
+            WorkerOptions(name=f"console-{uuid.uuid4().hex[:8]}", kinds=(CHAT_MESSAGE,), mode="inline"),
+        )
+
+    def message_for(self, line: str, *, message_id: str | None = None) -> IncomingMessage:
+        text, media, quoted = parse_line(line, self.base_dir)
+        return IncomingMessage(
+            network=NETWORK,
+            chat_id=self.group_id or self.sender_id,
+            sender_id=self.sender_id,
+            message_id=message_id or uuid.uuid4().hex,
+            text=text,
+            sender_name=self.sender_name,
+            is_group=self.group_id is not None,
+            sender_is_group_admin=self.group_admin,
+            media=media,
+            quoted_media=quoted,
+            timestamp=time.time(),
+        )
+
+    def send_line(self, line: str, *, message_id: str | None = None) -> bool:
+        """Accept one line as a message and run its task here; False for a redelivered message id."""
+        return self.deliver(self.message_for(line, message_id=message_id))
+
+    def deliver(self, message: IncomingMessage) -> bool:
+        accepted = accept(self.runtime.database, message)
+        self.run_until_done(idempotency_key(message.network, message.message_id))
+        return accepted
+
+    def _status(self, key: str) -> str | None:
+        table = sticker_worker_task_queue
+        with self.runtime.database.read() as connection:
+            return connection.execute(sa.select(table.c.status).where(table.c.idempotency_key == key)).scalar()
+
+    def run_until_done(self, key: str) -> None:
+        """Run due chat tasks until ours has run (another worker may take it: then wait for it)."""
+        deadline = time.monotonic() + WAIT_FOR_OTHER_WORKER_SECONDS
+        while time.monotonic() < deadline:
+            if self._status(key) in {"completed", "failed", None}:
+                return
+            batch = self.queue.claim(self.worker.options.name, kinds=[CHAT_MESSAGE], limit=1)
+            if batch:
+                self.worker.execute(batch[0])
+                continue
+            time.sleep(0.1)  # our task is leased by another process or waiting for a retry

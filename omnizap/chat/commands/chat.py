@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from omnizap.chat import store
 from omnizap.chat.context import ChatContext
-from omnizap.chat.i18n import normalize_locale
+from omnizap.chat.i18n import Translator, normalize_locale
 
 MENU_TOPICS = {"", "figurinhas", "figurinha", "sticker", "stickers"}
 PREFIX_MAX = 8
@@ -99,6 +99,5 @@ def set_language(ctx: ChatContext, args: str) -> None:
     if not _may_configure(ctx):
         return
     store.update_chat_config(ctx.database, ctx.message.network, ctx.message.chat_id, locale=locale)
-    from omnizap.chat.i18n import Translator
-
-    ctx.reply(Translator(locale)("✅ I will reply in English in this chat."))
+    _ = Translator(locale)  # answer in the language just chosen
+    ctx.reply(_("✅ I will reply in English in this chat."))

@@ -16,7 +16,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from omnizap.chat.inbox import CHAT_MESSAGE, accept, idempotency_key
-from omnizap.chat.messages import IncomingMessage, MediaRef
+from omnizap.chat.messages import IncomingMessage, MediaRef, Reply, ReplyNotSupported, SentPack
 from omnizap.chat.tasks import TASK_HANDLERS
 from omnizap.chat.transports import registry
 from omnizap.chat.transports.console import NETWORK, ConsoleTransport, media_for_path
@@ -25,6 +25,34 @@ from omnizap.platform.queue.worker import QueueWorker, WorkerOptions
 from omnizap.runtime import Runtime
 
 WAIT_FOR_OTHER_WORKER_SECONDS = 60.0
+
+
+class _ConsoleHub:
+    """The one transport registered for the console network: it hands each reply to the session
+    of the person who wrote the message, so several console users can share one process (tests)."""
+
+    network = NETWORK
+
+    def __init__(self) -> None:
+        self.sessions: dict[tuple[str, str], ConsoleTransport] = {}
+        self.fallback: ConsoleTransport | None = None
+
+    def _for(self, message: IncomingMessage) -> ConsoleTransport:
+        found = self.sessions.get((message.chat_id, message.sender_id)) or self.fallback
+        if found is None:
+            raise ReplyNotSupported("no console session is open for this chat")
+        return found
+
+    def download(self, media: MediaRef, *, max_bytes: int) -> bytes:
+        transport = self.fallback or next(iter(self.sessions.values()))
+        return transport.download(media, max_bytes=max_bytes)
+
+    def send(self, message: IncomingMessage, reply: Reply) -> SentPack | None:
+        return self._for(message).send(message, reply)
+
+
+_hub = _ConsoleHub()
+registry.register(NETWORK, lambda _settings: _hub)
 
 
 class ConsoleInputError(ValueError):
@@ -68,7 +96,8 @@ class ConsoleSession:
     base_dir: Path = field(default_factory=Path.cwd)
 
     def __post_init__(self) -> None:
-        registry.register(NETWORK, lambda _settings: self.transport)
+        _hub.sessions[(self.group_id or self.sender_id, self.sender_id)] = self.transport
+        _hub.fallback = _hub.fallback or self.transport
         from omnizap.pipeline import base_context, task_queue
 
         self.queue = task_queue(self.runtime)

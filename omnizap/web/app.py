@@ -35,6 +35,7 @@ from omnizap.web.http.cache import CachedResponseLane, ResponseCache
 from omnizap.web.http.pipeline import RequestPipeline
 from omnizap.web.operations import DOCS_PATH, OPENAPI_PATH, build_operations_router
 from omnizap.web.pages import build_router as build_pages_router
+from omnizap.web.pages.login import build_login_router
 from omnizap.web.seo import SITEMAP_PATH, build_seo_router
 
 logger = logging.getLogger(__name__)
@@ -140,6 +141,7 @@ def create_app(
     metrics_path = settings.metrics_path if settings.metrics_enabled else None
     app.include_router(build_operations_router(metrics_path=metrics_path, title=TITLE))
     app.include_router(build_pages_router(settings.sticker_web_path))
+    app.include_router(build_login_router(settings.whatsapp_login_path))
 
     # add_middleware puts each new layer outside the previous one: the lane first, the pipeline last.
     app.add_middleware(

@@ -7,6 +7,7 @@ Files are attached by path; media replies are written to a folder and their path
 from __future__ import annotations
 
 import itertools
+import re
 import mimetypes
 import threading
 from collections.abc import Callable
@@ -47,6 +48,11 @@ _SUFFIX_BY_KIND = {
     ReplyKind.VIDEO: ".mp4",
     ReplyKind.DOCUMENT: ".bin",
 }
+
+
+def _safe_name(filename: str) -> str:
+    """A file name the bot chose, reduced to characters safe in any folder."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name)[:120] or "file"
 
 
 def media_for_path(path: Path) -> MediaRef:
@@ -107,8 +113,10 @@ class ConsoleTransport:
             paths = [self._save(f"{folder_stem}-{index:02d}", ".webp", sticker.data) for index, sticker in enumerate(reply.pack.stickers, 1)]
             self.echo(f"[sticker pack {reply.pack.name!r}: {len(paths)} stickers] {paths[0].parent}")
             return SentPack(link="", set_name=reply.pack.pack_key)
-        suffix = Path(reply.filename).suffix if reply.filename else _SUFFIX_BY_KIND.get(reply.kind, ".bin")
-        path = self._save(reply.kind.value, suffix, reply.data)
+        if reply.filename:
+            path = self._save(f"{reply.kind.value}-{_safe_name(reply.filename)}", "", reply.data)
+        else:
+            path = self._save(reply.kind.value, _SUFFIX_BY_KIND.get(reply.kind, ".bin"), reply.data)
         caption = f" {reply.text}" if reply.text else ""
         self.echo(f"[{reply.kind.value}] {path}{caption}")
         return None

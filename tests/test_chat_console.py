@@ -398,3 +398,38 @@ def test_chat_message_task_is_registered():
 
     handlers = pipeline.task_handlers(Settings(_env_file=None))
     assert "chat_message" in handlers
+
+
+# --- text stickers and conversion (the media helpers land separately; skipped until they do) ---------
+def test_text_stickers(runtime: Runtime, tmp_path: Path):
+    pytest.importorskip("omnizap.core.stickers.text_render")
+    ana = Person(runtime, tmp_path, ANA, name="Ana")
+    reply = ana.say("/st bom dia")
+    assert "[sticker]" in reply and "automatically saved in pack" in reply  # text stickers always notify
+    assert "[sticker]" in ana.say("/stw bom dia")
+    assert "[sticker]" in ana.say("/stb bom dia -verde")
+    assert len(ana.saved("sticker")) == 3
+    from omnizap.core.stickers.exif import read_sticker_metadata
+
+    metadata = read_sticker_metadata(ana.saved("sticker")[0].read_bytes())
+    assert metadata.get("sticker-pack-name") == "PackZoeira" and metadata.get("sticker-pack-publisher") == "Ana"
+
+
+def test_convert_sticker_to_image_and_video(runtime: Runtime, tmp_path: Path):
+    pytest.importorskip("omnizap.core.stickers.convert")
+    from media_factory import animated_gif
+
+    ana = Person(runtime, tmp_path, ANA, name="Ana")
+    assert "Send or reply to a sticker to convert" in ana.say("/toimg")
+    (still,) = make_stickers(ana, tmp_path, 1)
+    assert "[image]" in ana.say(f"/toimg >@{still}")
+    image = ana.saved("image")[-1].read_bytes()
+    assert image.startswith(b"\x89PNG")
+    (tmp_path / "anim.gif").write_bytes(animated_gif())
+    ana.say("/s @anim.gif")
+    moving = ana.saved("sticker")[-1]
+    assert "[video]" in ana.say(f"/tovideo >@{moving}")
+    broken = tmp_path / "broken.webp"
+    broken.write_bytes(b"RIFF\x10\x00\x00\x00WEBPVP8 garbage")
+    reply = ana.say("/toimg >@broken.webp")
+    assert "[image]" not in reply and "❌" in reply

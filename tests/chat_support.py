@@ -45,7 +45,9 @@ class Person:
     ) -> None:
         self.lines: list[str] = []
         safe = re.sub(r"[^a-z0-9]", "_", sender.lower())
-        self.transport = ConsoleTransport(workdir / "out" / safe, echo=self.lines.append, native_packs=native_packs)
+        self.transport = ConsoleTransport(
+            workdir / "out" / safe, echo=self.lines.append, native_packs=native_packs
+        )
         self.session = ConsoleSession(
             runtime,
             self.transport,

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-
 from chat_support import Person, asset_count, chat_settings, pack_key
 from media_factory import encode_image, photo_like_image, png_bomb
+
 from omnizap.config import Settings
 from omnizap.platform.db import Database
 from omnizap.platform.db.schema import sticker_pack, sticker_worker_task_queue
@@ -99,7 +99,7 @@ def test_every_pack_subcommand(runtime: Runtime, tmp_path: Path):
 
     for sticker in (first, second, third):
         assert "Sticker added" in ana.say(f"/pack add {key} | emojis=😀,😂 | label=rindo >@{sticker}")
-    info = ana.say(f'/pack info "Meus memes 😂"')
+    info = ana.say('/pack info "Meus memes 😂"')
     assert "Items: 3/30" in info and "Cover: sticker #1" in info and "😀 😂" in info
 
     assert "Cover set!" in ana.say(f"/pack setcover {key} >@{third}")
@@ -122,7 +122,9 @@ def test_every_pack_subcommand(runtime: Runtime, tmp_path: Path):
 
     assert "Removed item: sticker #2" in ana.say(f"/pack remove {key} 2")
     assert "Items: 2/30" in ana.say(f"/pack info {key}")
-    remaining = [line.split("`")[1] for line in ana.say(f"/pack info {key}").splitlines() if line[:2] in {"1.", "2."}]
+    remaining = [
+        line.split("`")[1] for line in ana.say(f"/pack info {key}").splitlines() if line[:2] in {"1.", "2."}
+    ]
     assert "Removed item: sticker #1" in ana.say(f"/pack remove {key} {remaining[0]}")
 
     clone_key = pack_key(ana.say(f"/pack clone {key} Copia").split("New pack")[1])
@@ -197,7 +199,9 @@ def test_error_replies(db: Database, db_settings: Settings, tmp_path: Path, monk
 
     # STORAGE_ERROR: every file of the pack is gone from storage
     with runtime.database.read() as connection:
-        collector = connection.execute(sa.select(sticker_pack).where(sticker_pack.c.name == "pack1")).mappings().one()
+        collector = (
+            connection.execute(sa.select(sticker_pack).where(sticker_pack.c.name == "pack1")).mappings().one()
+        )
     for path in (Path(runtime.settings.sticker_storage_dir)).rglob("*.webp"):
         path.unlink()
     reply = ana.say(f"/pack send {collector['pack_key']}")
@@ -232,7 +236,12 @@ def test_other_person_private_pack_never_shows(runtime: Runtime, tmp_path: Path)
     bruno.say(f"/pack add {secret}")
     bruno.say(f"/pack add {shared}")
 
-    for command in (f"/pack send {secret}", f"/pack info {secret}", "/pack info Segredo do Bruno", "/pack list"):
+    for command in (
+        f"/pack send {secret}",
+        f"/pack info {secret}",
+        "/pack info Segredo do Bruno",
+        "/pack list",
+    ):
         reply = ana.say(command)
         assert "Segredo" not in reply and secret not in reply and BRUNO.split("@")[0] not in reply, reply
     assert "Pack not found" in ana.say(f"/pack send {secret}")
@@ -250,7 +259,9 @@ def test_redelivered_message_is_processed_once(runtime: Runtime, tmp_path: Path)
     with runtime.database.read() as connection:
         packs = connection.execute(sa.select(sa.func.count()).select_from(sticker_pack)).scalar_one()
         tasks = connection.execute(
-            sa.select(sticker_worker_task_queue.c.status).where(sticker_worker_task_queue.c.task_type == "chat_message")
+            sa.select(sticker_worker_task_queue.c.status).where(
+                sticker_worker_task_queue.c.task_type == "chat_message"
+            )
         ).all()
     assert packs == 1 and [row[0] for row in tasks] == ["completed"]
 
@@ -412,7 +423,9 @@ def test_text_stickers(runtime: Runtime, tmp_path: Path):
     from omnizap.core.stickers.exif import read_sticker_metadata
 
     metadata = read_sticker_metadata(ana.saved("sticker")[0].read_bytes())
-    assert metadata.get("sticker-pack-name") == "PackZoeira" and metadata.get("sticker-pack-publisher") == "Ana"
+    assert (
+        metadata.get("sticker-pack-name") == "PackZoeira" and metadata.get("sticker-pack-publisher") == "Ana"
+    )
 
 
 def test_convert_sticker_to_image_and_video(runtime: Runtime, tmp_path: Path):

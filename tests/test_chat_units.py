@@ -12,8 +12,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-
 from chat_support import chat_settings
+
 from omnizap.accounts.login_link import LoginLinkInvalid, issue_login_link, verify_login_link
 from omnizap.chat.context import ChatContext, SendFailed
 from omnizap.chat.i18n import LOCALE_DIR, Translator, compile_po, normalize_locale
@@ -131,7 +131,9 @@ def test_portuguese_catalogue_covers_every_message():
     from babel.messages.pofile import read_po
 
     root = Path(__file__).resolve().parent.parent / "omnizap" / "chat"
-    used = {message for _file, _line, message, _comments, _context in extract_from_dir(root, keywords={"_": None})}
+    used = {
+        message for _file, _line, message, _comments, _context in extract_from_dir(root, keywords={"_": None})
+    }
     po_path = LOCALE_DIR / "pt_BR" / "LC_MESSAGES" / "omnizap_chat.po"
     with po_path.open("rb") as handle:
         catalog = read_po(handle)
@@ -141,7 +143,9 @@ def test_portuguese_catalogue_covers_every_message():
     for message_id in used:
         assert set(field.findall(message_id)) == set(field.findall(translated[message_id])), message_id
         assert translated[message_id].strip(), message_id
-    assert compile_po(po_path) == po_path.with_suffix(".mo").read_bytes(), "run pybabel compile (docs/chat.md)"
+    assert compile_po(po_path) == po_path.with_suffix(".mo").read_bytes(), (
+        "run pybabel compile (docs/chat.md)"
+    )
 
 
 def test_translator():
@@ -154,7 +158,9 @@ def test_translator():
 # --- login links ---------------------------------------------------------------------------------------
 @pytest.fixture
 def signed(db_settings: Settings) -> Settings:
-    return db_settings.model_copy(update={"whatsapp_login_link_secret": "s3cret", "whatsapp_login_link_ttl_seconds": 900})
+    return db_settings.model_copy(
+        update={"whatsapp_login_link_secret": "s3cret", "whatsapp_login_link_ttl_seconds": 900}
+    )
 
 
 def link_params(url: str) -> dict[str, str]:

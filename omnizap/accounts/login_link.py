@@ -92,7 +92,9 @@ def issue_login_link(
         if old:
             connection.execute(chat_login_nonce.delete().where(chat_login_nonce.c.nonce.in_(old)))
         connection.execute(
-            chat_login_nonce.insert().values(nonce=nonce, owner_jid=owner_jid, expires_at=expires, created_at=now)
+            chat_login_nonce.insert().values(
+                nonce=nonce, owner_jid=owner_jid, expires_at=expires, created_at=now
+            )
         )
     hint = login_hint(owner_jid)
     timestamp = int(now.timestamp())
@@ -148,7 +150,9 @@ def verify_login_link(
                 return owner
         elif connection.execute(sa.select(table.c.nonce).where(live)).first() is not None:
             return owner
-        row = connection.execute(sa.select(table.c.owner_jid, table.c.consumed_at).where(table.c.nonce == nonce)).first()
+        row = connection.execute(
+            sa.select(table.c.owner_jid, table.c.consumed_at).where(table.c.nonce == nonce)
+        ).first()
     if row is not None and row[0] == owner and row[1] is not None:
         raise LoginLinkInvalid("used")
     if row is not None and row[0] == owner:

@@ -136,7 +136,9 @@ class ConsoleSession:
     def _status(self, key: str) -> str | None:
         table = sticker_worker_task_queue
         with self.runtime.database.read() as connection:
-            return connection.execute(sa.select(table.c.status).where(table.c.idempotency_key == key)).scalar()
+            return connection.execute(
+                sa.select(table.c.status).where(table.c.idempotency_key == key)
+            ).scalar()
 
     def run_until_done(self, key: str) -> None:
         """Run due chat tasks until ours has run (another worker may take it: then wait for it)."""

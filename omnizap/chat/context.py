@@ -121,7 +121,9 @@ class ChatContext:
             except Exception as exc:
                 if attempt == attempts:
                     raise SendFailed(f"{reply.kind} reply failed after {attempts} attempts: {exc}") from exc
-                logger.warning("sending a %s reply failed (attempt %d/%d): %s", reply.kind, attempt, attempts, exc)
+                logger.warning(
+                    "sending a %s reply failed (attempt %d/%d): %s", reply.kind, attempt, attempts, exc
+                )
                 self.sleep(self._delay(attempt))
                 continue
             self.sent.append(reply)

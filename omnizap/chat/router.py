@@ -68,7 +68,12 @@ def route(ctx: ChatContext, *, limiter: RateLimiter | None = None) -> str:
             login(ctx)
             return "login"
         media = message.media
-        if message.is_group and ctx.config.autosticker and media is not None and media.kind in AUTO_STICKER_KINDS:
+        if (
+            message.is_group
+            and ctx.config.autosticker
+            and media is not None
+            and media.kind in AUTO_STICKER_KINDS
+        ):
             sticker_commands.make_sticker(ctx, "", media=media, notify=False)
             return "autosticker"
         return "ignored"
@@ -78,7 +83,10 @@ def route(ctx: ChatContext, *, limiter: RateLimiter | None = None) -> str:
         ctx.reply(
             "\n".join(
                 [
-                    _("⏳ Too many actions in a row. To keep the system stable, I enabled a quick pause before the next command."),
+                    _(
+                        "⏳ Too many actions in a row. To keep the system stable, I enabled a "
+                        "quick pause before the next command."
+                    ),
                     _("⏱️ You can try again in: *{seconds}s*", seconds=decision.retry_after_seconds),
                     _("Wait the time above and repeat the command you want to run."),
                 ]
@@ -87,13 +95,23 @@ def route(ctx: ChatContext, *, limiter: RateLimiter | None = None) -> str:
         return "rate_limited"
     if len(message.text) > COMMAND_TEXT_MAX:
         ctx.reply(
-            _("⚠️ Message too long: {count} characters. Commands take at most {max}.", count=len(message.text), max=COMMAND_TEXT_MAX)
+            _(
+                "⚠️ Message too long: {count} characters. Commands take at most {max}.",
+                count=len(message.text),
+                max=COMMAND_TEXT_MAX,
+            )
         )
         return "too_long"
     handler = COMMANDS.get(parsed.name)
     if handler is None:
         shown = "".join(char for char in parsed.name if char.isprintable())[:30]
-        ctx.reply(_("❓ Unknown command *{p}{name}*. See what I do with *{p}menu figurinhas*.", p=ctx.prefix, name=shown))
+        ctx.reply(
+            _(
+                "❓ Unknown command *{p}{name}*. See what I do with *{p}menu figurinhas*.",
+                p=ctx.prefix,
+                name=shown,
+            )
+        )
         return "unknown"
     try:
         handler(ctx, parsed.args)

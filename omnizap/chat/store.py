@@ -32,7 +32,9 @@ def chat_config(database: Database, network: str, chat_id: str) -> ChatConfig:
     with database.read() as connection:
         row = (
             connection.execute(
-                sa.select(chat_settings).where(chat_settings.c.network == net, chat_settings.c.chat_id == chat)
+                sa.select(chat_settings).where(
+                    chat_settings.c.network == net, chat_settings.c.chat_id == chat
+                )
             )
             .mappings()
             .first()

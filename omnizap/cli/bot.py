@@ -16,7 +16,9 @@ def bot() -> None:
 
 
 @bot.command("console")
-@click.option("--as", "sender", required=True, help="Your sender id, e.g. 5511999999999@s.whatsapp.net or ana.")
+@click.option(
+    "--as", "sender", required=True, help="Your sender id, e.g. 5511999999999@s.whatsapp.net or ana."
+)
 @click.option("--group", "group_id", default=None, help="Talk in this group id instead of a private chat.")
 @click.option("--admin", is_flag=True, help="In --group: you are a group admin (for /autosticker, /prefixo).")
 @click.option("--name", "sender_name", default="", help="Your display name (push name).")
@@ -28,7 +30,9 @@ def bot() -> None:
     show_default=True,
     help="Where stickers, images, videos and documents the bot sends are saved.",
 )
-@click.option("--native-packs", is_flag=True, help="Accept /pack send as one native pack (else sticker by sticker).")
+@click.option(
+    "--native-packs", is_flag=True, help="Accept /pack send as one native pack (else sticker by sticker)."
+)
 @pass_app
 def console(
     app: AppContext,

@@ -20,11 +20,20 @@ def menu(ctx: ChatContext, args: str) -> None:
     lines = [
         _("🎨 *STICKER MENU*"),
         "",
-        _("*{p}sticker* or *{p}s* [name/author] — reply to an image, GIF, video or sticker, or use it as the caption (max {limit} MB).", p=p, limit=f"{ctx.settings.chat_sticker_input_max_bytes / 1_048_576:.0f}"),
+        _(
+            "*{p}sticker* or *{p}s* [name/author] — reply to an image, GIF, video "
+            "or sticker, or use it as the caption (max {limit} MB).",
+            p=p,
+            limit=f"{ctx.settings.chat_sticker_input_max_bytes / 1_048_576:.0f}",
+        ),
         _("   placeholders: #nome #data #hora #id"),
         _("*{p}st* <text> — text sticker, black letters", p=p),
         _("*{p}stw* <text> — text sticker, white letters", p=p),
-        _("*{p}stb* <text> -verde — blinking text sticker (colours: branco, preto, vermelho, verde, azul, amarelo, rosa, roxo, laranja)", p=p),
+        _(
+            "*{p}stb* <text> -verde — blinking text sticker (colours: branco, "
+            "preto, vermelho, verde, azul, amarelo, rosa, roxo, laranja)",
+            p=p,
+        ),
         _("*{p}toimg* — static sticker → image; animated sticker → video (also *{p}tovideo*)", p=p),
         "",
         _("📦 *PACKS*"),
@@ -55,12 +64,20 @@ def _may_configure(ctx: ChatContext) -> bool:
 def autosticker(ctx: ChatContext, args: str) -> None:
     _ = ctx._
     if not ctx.message.is_group:
-        ctx.reply(_("ℹ️ The auto-sticker works in groups. Here, just send *{p}s* with the media.", p=ctx.prefix))
+        ctx.reply(
+            _("ℹ️ The auto-sticker works in groups. Here, just send *{p}s* with the media.", p=ctx.prefix)
+        )
         return
     action = args.strip().lower()
     if action in {"", "status"}:
         state = _("on ✅") if ctx.config.autosticker else _("off ⛔")
-        ctx.reply(_("🤖 Auto-sticker in this group: {state}. Use *{p}autosticker on|off*.", state=state, p=ctx.prefix))
+        ctx.reply(
+            _(
+                "🤖 Auto-sticker in this group: {state}. Use *{p}autosticker on|off*.",
+                state=state,
+                p=ctx.prefix,
+            )
+        )
         return
     if action not in {"on", "off", "ligar", "desligar"}:
         ctx.reply(_("⚠️ Use *{p}autosticker on*, *off* or *status*.", p=ctx.prefix))
@@ -82,7 +99,12 @@ def set_prefix(ctx: ChatContext, args: str) -> None:
     valid = 1 <= len(value) <= PREFIX_MAX and not any(char.isalnum() or char.isspace() for char in value)
     if not valid:
         ctx.reply(
-            _("⚠️ The prefix must be 1 to {max} symbols, without letters, digits or spaces. Example: *{p}prefixo #*", max=PREFIX_MAX, p=ctx.prefix)
+            _(
+                "⚠️ The prefix must be 1 to {max} symbols, without letters, digits or "
+                "spaces. Example: *{p}prefixo #*",
+                max=PREFIX_MAX,
+                p=ctx.prefix,
+            )
         )
         return
     if not _may_configure(ctx):
@@ -94,7 +116,9 @@ def set_prefix(ctx: ChatContext, args: str) -> None:
 def set_language(ctx: ChatContext, args: str) -> None:
     locale = normalize_locale(args)
     if locale is None:
-        ctx.reply(ctx._("⚠️ Languages: *pt* (Português) or *en* (English). Example: *{p}idioma en*", p=ctx.prefix))
+        ctx.reply(
+            ctx._("⚠️ Languages: *pt* (Português) or *en* (English). Example: *{p}idioma en*", p=ctx.prefix)
+        )
         return
     if not _may_configure(ctx):
         return

@@ -19,8 +19,21 @@ from omnizap.chat.commands.errors import ChatPackError
 from omnizap.chat.commands.media import is_sticker, rejection_text
 from omnizap.chat.context import ChatContext, SendFailed
 from omnizap.chat.layout import PackMessage, Section
-from omnizap.chat.messages import MediaUnavailable, NativePack, PackSticker, Reply, ReplyKind, ReplyNotSupported
-from omnizap.chat.parsing import first_token, identifier_and_value, pipe_options, split_subcommand, strip_quotes
+from omnizap.chat.messages import (
+    MediaUnavailable,
+    NativePack,
+    PackSticker,
+    Reply,
+    ReplyKind,
+    ReplyNotSupported,
+)
+from omnizap.chat.parsing import (
+    first_token,
+    identifier_and_value,
+    pipe_options,
+    split_subcommand,
+    strip_quotes,
+)
 from omnizap.core.errors import PackLimitReached, PackNotFound, StickerPackError, StorageFailure
 from omnizap.core.packs.rules import (
     DESCRIPTION_MAX,
@@ -198,7 +211,11 @@ def _description(ctx: ChatContext, value: str | None) -> str | None:
         return None
     if len(cleaned) > DESCRIPTION_MAX:
         raise _invalid(
-            ctx._("Description too long: {count} characters (max {max}).", count=len(cleaned), max=DESCRIPTION_MAX)
+            ctx._(
+                "Description too long: {count} characters (max {max}).",
+                count=len(cleaned),
+                max=DESCRIPTION_MAX,
+            )
         )
     return cleaned
 
@@ -207,7 +224,10 @@ def create(ctx: ChatContext, rest: str) -> None:
     _ = ctx._
     raw_name, options = pipe_options(rest)
     name = _text_field(
-        raw_name, NAME_MAX, _("Pack name is required."), _("Pack name too long: {count} characters (max {max}).")
+        raw_name,
+        NAME_MAX,
+        _("Pack name is required."),
+        _("Pack name too long: {count} characters (max {max})."),
     )
     given_publisher = _option(options, "publisher", "pub", "autor")
     if given_publisher is not None:
@@ -260,7 +280,9 @@ def list_packs(ctx: ChatContext, _rest: str) -> None:
 
     _ = ctx._
     base = ctx.packs.auto_pack_base
-    packs = [pack for pack in ctx.packs.list_packs(ctx.owner) if pack_kind(pack, base) != "theme"][:LIST_LIMIT]
+    packs = [pack for pack in ctx.packs.list_packs(ctx.owner) if pack_kind(pack, base) != "theme"][
+        :LIST_LIMIT
+    ]
     if not packs:
         ctx.reply(
             layout.render(
@@ -274,8 +296,11 @@ def list_packs(ctx: ChatContext, _rest: str) -> None:
                         Section(
                             _("🆕 *START IN 3 STEPS*"),
                             [
-                                _('1. Create: {command}', command=_cmd(ctx, 'create "Meu Pack"')),
-                                _("2. Reply to a sticker and add: {command}", command=_cmd(ctx, 'add "Meu Pack"')),
+                                _("1. Create: {command}", command=_cmd(ctx, 'create "Meu Pack"')),
+                                _(
+                                    "2. Reply to a sticker and add: {command}",
+                                    command=_cmd(ctx, 'add "Meu Pack"'),
+                                ),
                                 _("3. Check: {command}", command=_cmd(ctx, 'info "Meu Pack"')),
                             ],
                         )
@@ -336,7 +361,9 @@ def info(ctx: ChatContext, rest: str) -> None:
         _("👁️ Visibility: {label}", label=layout.visibility_label(_, pack.visibility)),
         _("🧩 Items: {count}", count=_items_label(ctx, pack)),
         _("🖼️ Cover: sticker #{position}", position=cover) if cover else _("🖼️ Cover: not set"),
-        _('📝 Description: "{text}"', text=pack.description) if pack.description else _("📝 Description: not set"),
+        _('📝 Description: "{text}"', text=pack.description)
+        if pack.description
+        else _("📝 Description: not set"),
     ]
     preview = [_preview_line(ctx, pack, item) for item in items[:PREVIEW_ITEMS]]
     if len(items) > PREVIEW_ITEMS:
@@ -397,7 +424,10 @@ def add(ctx: ChatContext, rest: str) -> None:
                 _("🆔 ID: `{key}`", key=key),
             ],
             [
-                _("Set as cover: reply to the sticker and use {command}", command=_cmd(ctx, f"setcover {key}")),
+                _(
+                    "Set as cover: reply to the sticker and use {command}",
+                    command=_cmd(ctx, f"setcover {key}"),
+                ),
                 _("See the pack: {command}", command=_cmd(ctx, f"info {key}")),
             ],
         )
@@ -502,7 +532,9 @@ def setdesc(ctx: ChatContext, rest: str) -> None:
     pack = _resolve(ctx, reference)
     pack = ctx.packs.set_fields(ctx.owner, pack.id, description=description)
     shown = (
-        _('📝 Description: "{text}"', text=pack.description) if pack.description else _("🧹 Description removed.")
+        _('📝 Description: "{text}"', text=pack.description)
+        if pack.description
+        else _("🧹 Description removed.")
     )
     ctx.reply(
         layout.success(
@@ -542,7 +574,10 @@ def rename(ctx: ChatContext, rest: str) -> None:
     reference, value = identifier_and_value(rest)
     _require_reference(ctx, reference)
     name = _text_field(
-        value, NAME_MAX, _("New pack name is required."), _("Pack name too long: {count} characters (max {max}).")
+        value,
+        NAME_MAX,
+        _("New pack name is required."),
+        _("Pack name too long: {count} characters (max {max})."),
     )
     pack = _resolve(ctx, reference)
     pack = ctx.packs.rename(ctx.owner, pack.id, name)
@@ -582,7 +617,10 @@ def clone(ctx: ChatContext, rest: str) -> None:
     reference, value = identifier_and_value(rest)
     _require_reference(ctx, reference)
     name = _text_field(
-        value, NAME_MAX, _("New clone name is required."), _("Pack name too long: {count} characters (max {max}).")
+        value,
+        NAME_MAX,
+        _("New clone name is required."),
+        _("Pack name too long: {count} characters (max {max})."),
     )
     source = _resolve(ctx, reference)
     try:
@@ -619,12 +657,17 @@ def delete(ctx: ChatContext, rest: str) -> None:
                 PackMessage(
                     [
                         _("⚠️ *Confirm the deletion*"),
-                        _('The pack *{name}* and its list of stickers will be deleted.', name=pack.name),
+                        _("The pack *{name}* and its list of stickers will be deleted.", name=pack.name),
                     ],
                     [
                         Section(
                             _("➡️ *NEXT ACTIONS*"),
-                            [_("To delete, send: {command}", command=_cmd(ctx, f"delete {pack.pack_key} confirm"))],
+                            [
+                                _(
+                                    "To delete, send: {command}",
+                                    command=_cmd(ctx, f"delete {pack.pack_key} confirm"),
+                                )
+                            ],
                         )
                     ],
                 ),
@@ -661,7 +704,9 @@ def send(ctx: ChatContext, rest: str) -> None:
             logger.warning("pack %s: sticker %s is unreadable; left out of the send", pack.id, asset.id)
     if not readable:
         raise ChatPackError("STORAGE_ERROR", _("None of the pack's stickers is available for sending."))
-    cover = next((data for item, data, _a in readable if item.sticker_id == pack.cover_sticker_id), readable[0][1])
+    cover = next(
+        (data for item, data, _a in readable if item.sticker_id == pack.cover_sticker_id), readable[0][1]
+    )
     native = NativePack(
         pack_key=pack.pack_key,
         name=pack.name,
@@ -693,7 +738,14 @@ def send(ctx: ChatContext, rest: str) -> None:
                 _("📤 *Pack sent!*"),
                 _("I sent it in native format (best experience and compatibility)."),
                 details,
-                [_cmd(ctx, f"info {key}"), _("Edit with {add} or {remove}", add=_cmd(ctx, f"add {key}"), remove=_cmd(ctx, f"remove {key} <item>"))],
+                [
+                    _cmd(ctx, f"info {key}"),
+                    _(
+                        "Edit with {add} or {remove}",
+                        add=_cmd(ctx, f"add {key}"),
+                        remove=_cmd(ctx, f"remove {key} <item>"),
+                    ),
+                ],
             )
         )
     _offer_export(ctx, pack)
@@ -719,7 +771,11 @@ def _send_fallback(
         lines.append(_("... and {count} more sticker(s).", count=hidden))
     total = len(readable)
     closing = (
-        _("⚠️ For compatibility, I sent {sent}/{total} sticker(s) in this fallback.", sent=len(chosen), total=total)
+        _(
+            "⚠️ For compatibility, I sent {sent}/{total} sticker(s) in this fallback.",
+            sent=len(chosen),
+            total=total,
+        )
         if len(chosen) < total
         else _("✅ Complete send in fallback: {sent}/{total} sticker(s).", sent=len(chosen), total=total)
     )
@@ -765,7 +821,10 @@ def _send_fallback(
                 _("Progress: {sent}/{total}", sent=len(chosen), total=total),
                 _("🛠 Technical detail: {reason}", reason=reason[:200] or "-"),
             ],
-            [_cmd(ctx, f"info {key}"), _("Retry {command} later for native format", command=_cmd(ctx, f"send {key}"))],
+            [
+                _cmd(ctx, f"info {key}"),
+                _("Retry {command} later for native format", command=_cmd(ctx, f"send {key}")),
+            ],
         )
     )
 
@@ -899,7 +958,10 @@ def error_text(ctx: ChatContext, exc: StickerPackError, subcommand: str) -> str:
             _,
             _("🧩 *I couldn't find a valid sticker to use.*"),
             own or _("For this command you need to reply to a sticker or have a recent sticker in context."),
-            [_("Reply directly to the sticker you want to use."), _("Or send a sticker and run the command again.")],
+            [
+                _("Reply directly to the sticker you want to use."),
+                _("Or send a sticker and run the command again."),
+            ],
             p,
         )
     if code == "INVALID_INPUT":

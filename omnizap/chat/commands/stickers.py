@@ -59,7 +59,11 @@ def fill_placeholders(text: str, ctx: ChatContext, now: dt.datetime) -> str:
 
 def sticker_metadata(ctx: ChatContext, args: str) -> tuple[str, str]:
     """(pack name, author) from `/s name/author`: an empty side keeps its default (chat §4.1)."""
-    now = dt.datetime.fromtimestamp(ctx.message.timestamp, dt.UTC) if ctx.message.timestamp else dt.datetime.now(dt.UTC)
+    now = (
+        dt.datetime.fromtimestamp(ctx.message.timestamp, dt.UTC)
+        if ctx.message.timestamp
+        else dt.datetime.now(dt.UTC)
+    )
     now = now.astimezone()  # the server's local time, like the original
     default_name = ctx.settings.sticker_default_pack_name
     default_author = ctx.sender_name or "OmniZap System"
@@ -68,7 +72,11 @@ def sticker_metadata(ctx: ChatContext, args: str) -> tuple[str, str]:
         name_part, _, author_part = text.partition("/")
     else:
         name_part, author_part = text, ""
-    name = fill_placeholders(name_part, ctx, now) or fill_placeholders(default_name, ctx, now) or "OmniZap System"
+    name = (
+        fill_placeholders(name_part, ctx, now)
+        or fill_placeholders(default_name, ctx, now)
+        or "OmniZap System"
+    )
     author = fill_placeholders(author_part, ctx, now) or default_author[:METADATA_MAX]
     return name, author
 
@@ -84,7 +92,9 @@ def collect_and_notify(ctx: ChatContext, sticker_id: str, *, notify: bool) -> No
     from omnizap.core.packs.autocollect import AutoCollector
 
     try:
-        result = AutoCollector(ctx.packs, ctx.settings).collect(ctx.owner, sticker_id, sender_name=ctx.sender_name)
+        result = AutoCollector(ctx.packs, ctx.settings).collect(
+            ctx.owner, sticker_id, sender_name=ctx.sender_name
+        )
     except StickerPackError as exc:  # e.g. the owner's pack limit: the sticker stays stored
         logger.warning("auto-collect of %s for %s refused: %s", sticker_id, ctx.owner, exc)
         return
@@ -94,7 +104,11 @@ def collect_and_notify(ctx: ChatContext, sticker_id: str, *, notify: bool) -> No
         return
     _ = ctx._
     pack = result.pack
-    visible = pack.visibility in {"public", "unlisted"} and pack.status == "published" and pack.pack_status == "ready"
+    visible = (
+        pack.visibility in {"public", "unlisted"}
+        and pack.status == "published"
+        and pack.pack_status == "ready"
+    )
     escaped = pack.name.replace('"', '\\"')
     if result.status == "added":
         count = f" ({pack.sticker_count}/{ctx.settings.sticker_pack_max_items})" if pack.sticker_count else ""
@@ -116,7 +130,13 @@ def collect_and_notify(ctx: ChatContext, sticker_id: str, *, notify: bool) -> No
     if visible:
         lines.append(_("🌐 Open on the site: {url}", url=pack_link(ctx, pack.pack_key)))
     else:
-        lines.append(_("🔒 Private pack: only you see it. Change with *{p}pack publish {key} public*.", p=ctx.prefix, key=pack.pack_key))
+        lines.append(
+            _(
+                "🔒 Private pack: only you see it. Change with *{p}pack publish {key} public*.",
+                p=ctx.prefix,
+                key=pack.pack_key,
+            )
+        )
     ctx.reply("\n".join(lines))
 
 
@@ -136,7 +156,9 @@ def make_sticker(ctx: ChatContext, args: str, *, media: MediaRef | None = None, 
         )
         return
     if media.kind not in ACCEPTED_KINDS:
-        ctx.reply(_("❌ Media type not supported to create a sticker. Accepted types: image, video or sticker."))
+        ctx.reply(
+            _("❌ Media type not supported to create a sticker. Accepted types: image, video or sticker.")
+        )
         return
     limit = ctx.settings.chat_sticker_input_max_bytes
     if media.declared_size is not None and media.declared_size > limit:
@@ -145,10 +167,16 @@ def make_sticker(ctx: ChatContext, args: str, *, media: MediaRef | None = None, 
     try:
         data = ctx.download(media, max_bytes=limit)
     except MediaUnavailable:
-        ctx.reply(_("❌ Could not download the media (network instability, expired media or unsupported format)."))
+        ctx.reply(
+            _("❌ Could not download the media (network instability, expired media or unsupported format).")
+        )
         return
     except MediaRejected as exc:  # the transport saw it pass the limit while downloading
-        ctx.reply(too_large_text(ctx, media, limit + 1, limit) if exc.code == "TOO_LARGE" else rejection_text(ctx, exc))
+        ctx.reply(
+            too_large_text(ctx, media, limit + 1, limit)
+            if exc.code == "TOO_LARGE"
+            else rejection_text(ctx, exc)
+        )
         return
     if len(data) > limit:
         ctx.reply(too_large_text(ctx, media, len(data), limit))
@@ -172,7 +200,8 @@ def make_sticker(ctx: ChatContext, args: str, *, media: MediaRef | None = None, 
 def too_large_text(ctx: ChatContext, media: MediaRef, size: int, limit: int) -> str:
     _ = ctx._
     text = _(
-        "❌ Could not process the media. The file has {size} MB and the limit is {limit} MB; send a smaller file.",
+        "❌ Could not process the media. The file has {size} MB and the limit "
+        "is {limit} MB; send a smaller file.",
         size=megabytes(size),
         limit=megabytes(limit),
     )
@@ -189,10 +218,14 @@ def _text_problem(ctx: ChatContext, text: str, *, blink: bool) -> str | None:
     if not text:
         if blink:
             return _(
-                "❌ You need to provide text to create the blinking sticker. Example: *{p}stb bom dia seus lindos -verde*",
+                "❌ You need to provide text to create the blinking sticker. Example: "
+                "*{p}stb bom dia seus lindos -verde*",
                 p=ctx.prefix,
             )
-        return _("❌ You need to provide text to create the sticker. Example: *{p}st bom dia seus lindos*", p=ctx.prefix)
+        return _(
+            "❌ You need to provide text to create the sticker. Example: *{p}st bom dia seus lindos*",
+            p=ctx.prefix,
+        )
     if len(text) > TEXT_MAX_CHARS:
         return _(
             "❌ Text too long: *{count}* characters. Current limit: *{max}* characters.",
@@ -201,7 +234,11 @@ def _text_problem(ctx: ChatContext, text: str, *, blink: bool) -> str | None:
         )
     lines = len(re.split(r"\r?\n", text))
     if lines > TEXT_MAX_LINES:
-        return _("❌ Text with too many lines: *{count}*. Current limit: *{max}* lines.", count=lines, max=TEXT_MAX_LINES)
+        return _(
+            "❌ Text with too many lines: *{count}*. Current limit: *{max}* lines.",
+            count=lines,
+            max=TEXT_MAX_LINES,
+        )
     if any(ord(char) < 32 and char not in "\r\n\t" for char in text):
         return _("❌ The text has invisible control characters. Type it again without them.")
     return None
@@ -225,9 +262,17 @@ def text_sticker(ctx: ChatContext, args: str, *, colour: str, blink: bool) -> No
         ctx.reply(problem)
         return
     failure = (
-        _("*❌ Could not create the blinking sticker.* Try again with another text or use *{p}stb* with a shorter phrase", p=ctx.prefix)
+        _(
+            "*❌ Could not create the blinking sticker.* Try again with another "
+            "text or use *{p}stb* with a shorter phrase",
+            p=ctx.prefix,
+        )
         if blink
-        else _("*❌ Could not create the text sticker.* Try again with another text or use *{p}st* with a shorter phrase", p=ctx.prefix)
+        else _(
+            "*❌ Could not create the text sticker.* Try again with another text or "
+            "use *{p}st* with a shorter phrase",
+            p=ctx.prefix,
+        )
     )
     try:
         from omnizap.core.stickers import text_render
@@ -263,7 +308,9 @@ def convert_sticker(ctx: ChatContext, _args: str) -> None:
         return
     limit = ctx.settings.chat_convert_input_max_bytes
     if media.declared_size is not None and media.declared_size > limit:
-        ctx.reply(_("❌ Sticker too large ({size} MB). Send a smaller one.", size=megabytes(media.declared_size)))
+        ctx.reply(
+            _("❌ Sticker too large ({size} MB). Send a smaller one.", size=megabytes(media.declared_size))
+        )
         return
     try:
         data = ctx.download(media, max_bytes=limit)
@@ -281,10 +328,22 @@ def convert_sticker(ctx: ChatContext, _args: str) -> None:
     try:
         if looks_animated(media, data):
             video = convert.sticker_to_mp4(data)
-            reply = Reply(ReplyKind.VIDEO, text=_("🎞️ Sticker converted to video."), data=video, mimetype="video/mp4", filename="sticker.mp4")
+            reply = Reply(
+                ReplyKind.VIDEO,
+                text=_("🎞️ Sticker converted to video."),
+                data=video,
+                mimetype="video/mp4",
+                filename="sticker.mp4",
+            )
         else:
             image = convert.sticker_to_png(data)
-            reply = Reply(ReplyKind.IMAGE, text=_("🖼️ Sticker converted to image."), data=image, mimetype="image/png", filename="sticker.png")
+            reply = Reply(
+                ReplyKind.IMAGE,
+                text=_("🖼️ Sticker converted to image."),
+                data=image,
+                mimetype="image/png",
+                filename="sticker.png",
+            )
     except MediaRejected as exc:
         ctx.reply(rejection_text(ctx, exc))
         return

@@ -7,8 +7,8 @@ Files are attached by path; media replies are written to a folder and their path
 from __future__ import annotations
 
 import itertools
-import re
 import mimetypes
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -110,7 +110,10 @@ class ConsoleTransport:
             if not self.native_packs or reply.pack is None:
                 raise ReplyNotSupported("the console shows packs sticker by sticker")
             folder_stem = f"pack-{reply.pack.pack_key}"
-            paths = [self._save(f"{folder_stem}-{index:02d}", ".webp", sticker.data) for index, sticker in enumerate(reply.pack.stickers, 1)]
+            paths = [
+                self._save(f"{folder_stem}-{index:02d}", ".webp", sticker.data)
+                for index, sticker in enumerate(reply.pack.stickers, 1)
+            ]
             self.echo(f"[sticker pack {reply.pack.name!r}: {len(paths)} stickers] {paths[0].parent}")
             return SentPack(link="", set_name=reply.pack.pack_key)
         if reply.filename:

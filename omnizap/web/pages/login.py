@@ -19,11 +19,21 @@ LINK_FIELDS = ("wa", "wa_ts", "wa_n", "wa_sig")
 _STATUS = {"missing_signature": 403, "invalid_signature": 403}
 
 
-def _page(request: Request, heading: str, message: str, *, status: int = 200, **context: object) -> HTMLResponse:
+def _page(
+    request: Request, heading: str, message: str, *, status: int = 200, **context: object
+) -> HTMLResponse:
     response = render(
         request,
         "login.html",
-        {"nav": "", "heading": heading, "message": message, "form": None, "owner": None, "action": "", **context},
+        {
+            "nav": "",
+            "heading": heading,
+            "message": message,
+            "form": None,
+            "owner": None,
+            "action": "",
+            **context,
+        },
         page={"title": f"{heading} · {SITE_NAME}", "description": message, "robots": "noindex, nofollow"},
         status_code=status,
     )

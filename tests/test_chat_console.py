@@ -446,3 +446,31 @@ def test_convert_sticker_to_image_and_video(runtime: Runtime, tmp_path: Path):
     broken.write_bytes(b"RIFF\x10\x00\x00\x00WEBPVP8 garbage")
     reply = ana.say("/toimg >@broken.webp")
     assert "[image]" not in reply and "❌" in reply
+
+
+def test_notice_can_be_turned_off(db: Database, db_settings: Settings, tmp_path: Path):
+    runtime = make_runtime(db, db_settings, sticker_pack_auto_collect_notify=False)
+    ana = Person(runtime, tmp_path, ANA, name="Ana")
+    reply = ana.say(f"/s @{picture(tmp_path, 'a.png', 6)}")
+    assert "[sticker]" in reply and "automatically saved" not in reply
+    assert "pack1" in ana.say("/pack list")  # collected all the same
+
+
+def test_unavailable_media_gets_a_reply_after_retries(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from omnizap.chat.messages import MediaUnavailable
+    from omnizap.chat.transports.console import ConsoleTransport
+
+    attempts: list[str] = []
+
+    def unavailable(self: ConsoleTransport, media: Any, *, max_bytes: int) -> bytes:
+        attempts.append(media.ref)
+        raise MediaUnavailable("expired")
+
+    monkeypatch.setattr(ConsoleTransport, "download", unavailable)
+    ana = Person(runtime, tmp_path, ANA, name="Ana")
+    reply = ana.say(f"/s @{picture(tmp_path, 'a.png', 7)}")
+    assert "Could not download the media" in reply
+    assert len(attempts) == runtime.settings.chat_media_attempts
+    assert asset_count(runtime.database) == 0

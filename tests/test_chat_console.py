@@ -224,6 +224,15 @@ def test_error_replies(db: Database, db_settings: Settings, tmp_path: Path, monk
     monkeypatch.setattr(PackService, "list_packs", internal)
     assert "Error managing packs" in ana.say("/pack list")
 
+    from omnizap.core.errors import NotAllowed
+
+    def not_allowed(*_args: Any, **_kwargs: Any) -> Any:
+        raise NotAllowed("Not allowed for this owner.")
+
+    monkeypatch.setattr(PackService, "list_packs", not_allowed)
+    reply = ana.say("/pack list")
+    assert "Error managing packs" in reply and "An internal error occurred during the operation." in reply
+
 
 def test_other_person_private_pack_never_shows(runtime: Runtime, tmp_path: Path):
     ana = Person(runtime, tmp_path / "ana", ANA, name="Ana")
@@ -474,3 +483,32 @@ def test_unavailable_media_gets_a_reply_after_retries(
     assert "Could not download the media" in reply
     assert len(attempts) == runtime.settings.chat_media_attempts
     assert asset_count(runtime.database) == 0
+
+
+def test_console_command_is_scriptable(
+    db: Database, db_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from click.testing import CliRunner
+
+    from omnizap.cli.main import cli
+    from omnizap.config import reset_settings_cache
+
+    monkeypatch.setenv("DATABASE_URL", db.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("STICKER_STORAGE_DIR", str(tmp_path / "stickers"))
+    monkeypatch.setenv("CHAT_LOCALE", "en")
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    monkeypatch.chdir(tmp_path)
+    picture(tmp_path, "cat.png", 8)
+    reset_settings_cache()
+    try:
+        script = '/s @cat.png\n\n/pack create "Memes" | publisher=Ana\n/pack add Memes\n@missing.png\n'
+        result = CliRunner().invoke(
+            cli, ["bot", "console", "--as", ANA, "--name", "Ana", "--out", "out"], input=script
+        )
+    finally:
+        reset_settings_cache()
+    assert result.exit_code == 0, result.output
+    assert "[sticker] out/0001-sticker.webp" in result.output
+    assert "Pack created!" in result.output and "Sticker added!" in result.output
+    assert "no such file" in result.output
+    assert (tmp_path / "out" / "0001-sticker.webp").read_bytes()[:4] == b"RIFF"

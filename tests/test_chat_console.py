@@ -279,8 +279,10 @@ def test_rate_limit_counts_every_command(db: Database, db_settings: Settings, tm
     runtime = make_runtime(db, db_settings, sticker_pack_rate_max_actions=3)
     ana = Person(runtime, tmp_path, ANA, name="Ana")
     bruno = Person(runtime, tmp_path, BRUNO, name="Bruno")
-    for text in ("/pack", "/pack list", "/menu"):
+    for text in ("/pack", "/pack list", "iniciar"):  # the login word counts too (each link is a row)
         assert "Too many actions" not in ana.say(text)
+    assert "Too many actions" in ana.say("iniciar")
+    assert ana.say("just chatting") == ""  # plain text is neither counted nor answered
     blocked = ana.say("/pack list")
     assert "Too many actions in a row" in blocked and "You can try again in: *" in blocked
     assert "Too many actions" not in bruno.say("/pack list")  # per sender

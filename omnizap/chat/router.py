@@ -58,6 +58,27 @@ def rate_limiter(ctx: ChatContext) -> RateLimiter:
     )
 
 
+def _within_rate(ctx: ChatContext, limiter: RateLimiter | None) -> bool:
+    """Count one action of the sender; when over the limit, say how long to wait and return False."""
+    decision = (limiter or rate_limiter(ctx)).hit(f"{ctx.message.network}:{ctx.owner}")
+    if decision.allowed:
+        return True
+    _ = ctx._
+    ctx.reply(
+        "\n".join(
+            [
+                _(
+                    "⏳ Too many actions in a row. To keep the system stable, "
+                    "I enabled a quick pause before the next command."
+                ),
+                _("⏱️ You can try again in: *{seconds}s*", seconds=decision.retry_after_seconds),
+                _("Wait the time above and repeat the command you want to run."),
+            ]
+        )
+    )
+    return False
+
+
 def route(ctx: ChatContext, *, limiter: RateLimiter | None = None) -> str:
     """Handle one message; returns what it was taken for (for the task's log line)."""
     message = ctx.message
@@ -65,6 +86,9 @@ def route(ctx: ChatContext, *, limiter: RateLimiter | None = None) -> str:
     parsed = parse_command(message.text, ctx.prefix)
     if parsed is None:
         if is_login_trigger(ctx):
+            # Each link is a stored nonce: the trigger counts like a command.
+            if not _within_rate(ctx, limiter):
+                return "rate_limited"
             login(ctx)
             return "login"
         media = message.media
@@ -77,22 +101,9 @@ def route(ctx: ChatContext, *, limiter: RateLimiter | None = None) -> str:
             sticker_commands.make_sticker(ctx, "", media=media, notify=False)
             return "autosticker"
         return "ignored"
-    _ = ctx._
-    decision = (limiter or rate_limiter(ctx)).hit(f"{message.network}:{ctx.owner}")
-    if not decision.allowed:
-        ctx.reply(
-            "\n".join(
-                [
-                    _(
-                        "⏳ Too many actions in a row. To keep the system stable, I enabled a "
-                        "quick pause before the next command."
-                    ),
-                    _("⏱️ You can try again in: *{seconds}s*", seconds=decision.retry_after_seconds),
-                    _("Wait the time above and repeat the command you want to run."),
-                ]
-            )
-        )
+    if not _within_rate(ctx, limiter):
         return "rate_limited"
+    _ = ctx._
     if len(message.text) > COMMAND_TEXT_MAX:
         ctx.reply(
             _(

@@ -328,3 +328,18 @@ def test_accept_is_idempotent_per_network_and_message(db: Database):
     assert accept(db, IncomingMessage(network="telegram", chat_id="c", sender_id="s", message_id="wamid.X"))
     long_key = idempotency_key("whatsapp_cloud", "m" * 500)
     assert len(long_key) <= 180 and long_key != idempotency_key("whatsapp_cloud", "m" * 499)
+
+
+def test_console_line_parsing(tmp_path: Path):
+    from omnizap.chat.console import ConsoleInputError, parse_line
+
+    (tmp_path / "my cat.png").write_bytes(b"x")
+    (tmp_path / "s.webp").write_bytes(b"RIFF")
+    text, media, quoted = parse_line('/pack add "Meus memes" @"my cat.png" >@s.webp', tmp_path)
+    assert text == '/pack add "Meus memes"'
+    assert media is not None and media.kind is MediaKind.IMAGE and media.declared_size == 1
+    assert quoted is not None and quoted.kind is MediaKind.STICKER
+    assert parse_line("/st don't stop  ", tmp_path) == ("/st don't stop", None, None)
+    assert parse_line("mail me a@b.c", tmp_path)[1] is None
+    with pytest.raises(ConsoleInputError):
+        parse_line("/s @nope.png", tmp_path)

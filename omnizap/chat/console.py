@@ -7,7 +7,7 @@ a reply to a message carrying that file (a quoted sticker, say). Paths with spac
 
 from __future__ import annotations
 
-import shlex
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -25,6 +25,8 @@ from omnizap.platform.queue.worker import QueueWorker, WorkerOptions
 from omnizap.runtime import Runtime
 
 WAIT_FOR_OTHER_WORKER_SECONDS = 60.0
+# `@path`, `>@path`, `@"path with spaces"` at the start of a word
+_ATTACHMENT = re.compile(r'(?:^|(?<=\s))(>?@)(?:"([^"]+)"|(\S+))')
 
 
 class _ConsoleHub:
@@ -60,29 +62,21 @@ class ConsoleInputError(ValueError):
 
 
 def parse_line(line: str, base_dir: Path) -> tuple[str, MediaRef | None, MediaRef | None]:
-    """(text, attached media, quoted media) of one console line."""
-    try:
-        words = shlex.split(line, posix=True)
-    except ValueError as exc:
-        raise ConsoleInputError(f"cannot read the line: {exc}") from exc
-    if not any(word.startswith(("@", ">@")) for word in words):
-        return line.strip(), None, None  # keep the text exactly as typed (quotes included)
-    text_words: list[str] = []
+    """(text, attached media, quoted media) of one console line. Only words starting with `@` or
+    `>@` are taken out; the rest of the text stays as typed (quotes and apostrophes included)."""
     media: MediaRef | None = None
     quoted: MediaRef | None = None
-    for word in words:
-        if word.startswith((">@", "@")) and len(word) > word.index("@") + 1:
-            path = (base_dir / word[word.index("@") + 1 :]).expanduser()
-            if not path.is_file():
-                raise ConsoleInputError(f"no such file: {path}")
-            ref = media_for_path(path)
-            if word.startswith(">@"):
-                quoted = quoted or ref
-            else:
-                media = media or ref
-            continue
-        text_words.append(shlex.quote(word) if any(char.isspace() for char in word) else word)
-    return " ".join(text_words), media, quoted
+    for match in _ATTACHMENT.finditer(line):
+        path = (base_dir / (match.group(2) or match.group(3))).expanduser()
+        if not path.is_file():
+            raise ConsoleInputError(f"no such file: {path}")
+        ref = media_for_path(path)
+        if match.group(1) == ">@":
+            quoted = quoted or ref
+        else:
+            media = media or ref
+    text = _ATTACHMENT.sub("", line)
+    return " ".join(text.split()) if media or quoted else text.strip(), media, quoted
 
 
 @dataclass

@@ -77,7 +77,7 @@ def test_walkthrough(runtime: Runtime, tmp_path: Path):
     assert "*Memes*" in listing and "*pack1* _(automatic)_" in listing
 
 
-def test_native_pack_and_zip(runtime: Runtime, tmp_path: Path):
+def test_native_pack_and_zip(runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     ana = Person(runtime, tmp_path, ANA, name="Ana", native_packs=True)
     stickers = make_stickers(ana, tmp_path, 3)  # before the pack: the collector takes them
     key = pack_key(ana.say('/pack create "Trio"'))
@@ -88,6 +88,22 @@ def test_native_pack_and_zip(runtime: Runtime, tmp_path: Path):
     assert len(ana.saved(f"pack-{key}")) == 3
     documents = ana.saved("document")
     assert len(documents) == 1 and documents[0].name.endswith(f"{key}.wastickers.zip")
+
+    # A network without documents still gets its pack, and no error.
+    from omnizap.chat.messages import ReplyKind, ReplyNotSupported
+    from omnizap.chat.transports.console import ConsoleTransport
+
+    original = ConsoleTransport.send
+
+    def no_documents(self: ConsoleTransport, message: Any, reply: Any) -> Any:
+        if reply.kind is ReplyKind.DOCUMENT:
+            raise ReplyNotSupported("no documents here")
+        return original(self, message, reply)
+
+    monkeypatch.setattr(ConsoleTransport, "send", no_documents)
+    again = ana.say(f"/pack send {key}")
+    assert "📤 *Pack sent!*" in again and "❌" not in again
+    assert len(ana.saved("document")) == 1
 
 
 # --- every /pack subcommand ----------------------------------------------------------------------------

@@ -848,15 +848,18 @@ def _offer_export(ctx: ChatContext, pack: Pack) -> None:
     except StickerPackError:
         logger.warning("export of pack %s failed", pack.id, exc_info=True)
         return
-    ctx.send(
-        Reply(
-            ReplyKind.DOCUMENT,
-            text=_("📎 The pack as a .zip, to import in sticker apps."),
-            data=export.data,
-            mimetype=export.content_type,
-            filename=export.filename,
+    try:
+        ctx.send(
+            Reply(
+                ReplyKind.DOCUMENT,
+                text=_("📎 The pack as a .zip, to import in sticker apps."),
+                data=export.data,
+                mimetype=export.content_type,
+                filename=export.filename,
+            )
         )
-    )
+    except ReplyNotSupported:  # a network without documents: the pack itself was sent already
+        logger.info("%s cannot send documents; pack %s sent without its .zip", ctx.message.network, pack.id)
 
 
 # --- dispatch -------------------------------------------------------------------------------------------

@@ -88,7 +88,3 @@ def fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", (text or "").strip().lower())
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
-
-def has_control_characters(text: str) -> bool:
-    """True for C0/C1 controls other than newline and tab (what a pasted binary would bring)."""
-    return any(unicodedata.category(char) == "Cc" and char not in "\n\t\r" for char in text or "")

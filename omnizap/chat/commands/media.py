@@ -52,6 +52,3 @@ def looks_animated(media: MediaRef, data: bytes) -> bool:
         return bool(media.animated)
     return b"ANIM" in data or b"ANMF" in data
 
-
-def refuse_code(exc: MediaRejected) -> str:
-    return str(getattr(exc, "code", media_errors.INVALID_STICKER))

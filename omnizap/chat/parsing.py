@@ -87,4 +87,3 @@ def fold(text: str) -> str:
     """Lowercase without diacritics and surrounding space: `  Iniciár ` → `iniciar`."""
     decomposed = unicodedata.normalize("NFD", (text or "").strip().lower())
     return "".join(char for char in decomposed if not unicodedata.combining(char))
-

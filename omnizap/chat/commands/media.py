@@ -51,4 +51,3 @@ def looks_animated(media: MediaRef, data: bytes) -> bool:
     if media.animated is not None:
         return bool(media.animated)
     return b"ANIM" in data or b"ANMF" in data
-

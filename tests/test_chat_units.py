@@ -343,3 +343,34 @@ def test_console_line_parsing(tmp_path: Path):
     assert parse_line("mail me a@b.c", tmp_path)[1] is None
     with pytest.raises(ConsoleInputError):
         parse_line("/s @nope.png", tmp_path)
+
+
+def test_last_sticker_is_remembered_in_the_database(db: Database):
+    import uuid
+
+    from omnizap.chat import store
+    from omnizap.platform.db.schema import sticker_asset
+
+    def add_asset(created: dt.datetime) -> str:
+        asset_id = str(uuid.uuid4())
+        row = {
+            "id": asset_id,
+            "owner_jid": OWNER,
+            "sha256": uuid.uuid4().hex * 2,
+            "size_bytes": 10,
+            "storage_path": asset_id,
+            "created_at": created,
+        }
+        with db.transaction() as connection:
+            connection.execute(sticker_asset.insert().values(row))
+        return asset_id
+
+    assert store.last_sticker(db, OWNER) is None
+    old = add_asset(utcnow() - dt.timedelta(days=2))
+    newest = add_asset(utcnow() - dt.timedelta(days=1))
+    assert store.last_sticker(db, OWNER) == newest  # nothing remembered: the newest of theirs
+    store.remember_last_sticker(db, OWNER, old)
+    assert store.last_sticker(db, OWNER) == old
+    store.remember_last_sticker(db, OWNER, newest)  # an upsert, on every engine
+    assert store.last_sticker(db, OWNER) == newest
+    assert store.last_sticker(db, "someone-else") is None

@@ -410,6 +410,8 @@ def test_menu_is_accurate(runtime: Runtime, tmp_path: Path):
     for command in ("/sticker", "/st", "/stw", "/stb", "/toimg", "/pack create", "/autosticker"):
         assert command in menu
     assert "animated sticker → video" in menu
+    empty = ana.say("/pack list")
+    assert "No extra pack found" in empty and "START IN 3 STEPS" in empty
 
 
 def test_login_trigger(runtime: Runtime, tmp_path: Path):

@@ -53,6 +53,27 @@ class Settings(BaseSettings):
     sticker_default_pack_name: str = "OmniZap Stickers"
     sticker_default_publisher: str = "OmniZap"
 
+    # --- chat bot core (chat §2-§5, §7; docs/chat.md) --------------------------------------------
+    command_prefix: str = Field("/", min_length=1, max_length=8, description="Groups may override it")
+    chat_locale: Literal["pt_BR", "en"] = Field("pt_BR", description="Reply language; chats may override")
+    sticker_pack_rate_max_actions: int = Field(20, ge=1, description="Commands per window, per sender")
+    sticker_pack_rate_window_ms: int = Field(60_000, ge=10_000, description="Fixed window, shared in the DB")
+    sticker_pack_auto_collect_notify: bool = True
+    sticker_pack_preview_lines: int = Field(20, ge=5, le=100)
+    sticker_pack_fallback_send_limit: int = Field(30, ge=1, le=500)
+    chat_sticker_input_max_bytes: int = Field(
+        1024 * 1024, ge=64 * 1024, description="Largest media /sticker accepts (the original: 1 MiB)"
+    )
+    chat_convert_input_max_bytes: int = Field(2 * 1024 * 1024, ge=64 * 1024, description="/toimg input")
+    chat_text_sticker_pack_name: str = "PackZoeira"
+    chat_media_attempts: int = Field(3, ge=1, le=10, description="Tries per media download or send")
+    chat_media_retry_base_seconds: float = Field(1.0, ge=0, le=60)
+    whatsapp_login_trigger: str = "iniciar"
+    whatsapp_login_base_url: str = Field("", description="Login link origin; empty: SITE_ORIGIN")
+    whatsapp_login_path: str = "/login/"
+    whatsapp_login_link_secret: str = Field("", description="HMAC key of login links; empty: unsigned")
+    whatsapp_login_link_ttl_seconds: int = Field(900, ge=60, le=86_400)
+
     # --- WhatsApp export ---
     # The original had no export, so these are new names. Links are checked when a pack is exported
     # (a wrong one refuses the export by name) rather than here, so a typo never stops the server.

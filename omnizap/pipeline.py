@@ -55,6 +55,7 @@ CURATION_CYCLE = "curation_cycle"
 REBUILD_CYCLE = "rebuild_cycle"
 RANKING_REFRESH = "ranking_refresh"
 OBJECT_STORAGE_SYNC = "object_storage_sync"
+CHAT_MESSAGE = "chat_message"  # consumed by the inline poller of `omnizap serve` (docs/chat.md)
 
 # `omnizap worker NAME` → the task types it consumes ("outbox" and "scheduler" are special).
 WORKER_TASK_TYPES: dict[str, tuple[str, ...]] = {
@@ -71,6 +72,7 @@ def task_handlers(settings: Settings) -> dict[str, TaskHandler]:
     """Every task type this release can run, with its handler (imported here, when first needed, so
     `omnizap --help` and the web workers never load them)."""
     from omnizap.catalog.tasks import TASK_HANDLERS as catalog_tasks
+    from omnizap.chat.tasks import TASK_HANDLERS as chat_tasks
     from omnizap.delivery.tasks import TASK_HANDLERS as delivery_tasks
     from omnizap.intelligence.curation.tasks import TASK_HANDLERS as curation_tasks
     from omnizap.intelligence.tasks import TASK_HANDLERS as classification_tasks
@@ -80,6 +82,7 @@ def task_handlers(settings: Settings) -> dict[str, TaskHandler]:
         **curation_tasks,
         **catalog_tasks,
         **delivery_tasks,
+        **chat_tasks,
     }
     if not settings.sticker_object_storage_enabled:
         handlers.pop(OBJECT_STORAGE_SYNC, None)

@@ -36,6 +36,7 @@ from omnizap.web.http.cache import CachedResponseLane, ResponseCache
 from omnizap.web.http.pipeline import RequestPipeline
 from omnizap.web.operations import DOCS_PATH, OPENAPI_PATH, build_operations_router
 from omnizap.web.pages import build_router as build_pages_router
+from omnizap.web.pages.login import build_login_router
 from omnizap.web.seo import SITEMAP_PATH, build_seo_router
 
 logger = logging.getLogger(__name__)
@@ -143,6 +144,7 @@ def create_app(
     app.include_router(build_pages_router(settings.sticker_web_path))
     for chat_router in build_webhook_routers(settings, inbox_accept(runtime.database)):
         app.include_router(chat_router)
+    app.include_router(build_login_router(settings.whatsapp_login_path))
 
     # add_middleware puts each new layer outside the previous one: the lane first, the pipeline last.
     app.add_middleware(

@@ -443,3 +443,46 @@ chat_telegram_sticker_set = sa.Table(
     created_at_column(),
     updated_at_column(),
 )
+# --- chat bot (docs/chat.md) --------------------------------------------------------------------------
+# Per-chat choices (prefix, reply language, group auto-sticker), the sticker each person used last
+# (what `/pack add` takes when no sticker is quoted), fixed rate-limit windows shared by every worker
+# process, and the one-time nonces of the WhatsApp → web login links.
+chat_settings = sa.Table(
+    "chat_settings",
+    metadata,
+    sa.Column("network", sa.String(32), primary_key=True),
+    sa.Column("chat_id", sa.String(190), primary_key=True),
+    sa.Column("command_prefix", sa.String(8), nullable=True),
+    sa.Column("locale", sa.String(8), nullable=True),
+    flag_column("autosticker"),
+    updated_at_column(),
+)
+
+chat_last_sticker = sa.Table(
+    "chat_last_sticker",
+    metadata,
+    sa.Column("owner_jid", sa.String(255), primary_key=True),
+    sa.Column(
+        "sticker_id", sa.String(36), sa.ForeignKey("sticker_asset.id", ondelete="CASCADE"), nullable=False
+    ),
+    updated_at_column(),
+)
+
+chat_rate_window = sa.Table(
+    "chat_rate_window",
+    metadata,
+    sa.Column("bucket", sa.String(255), primary_key=True),
+    sa.Column("window_started_at", UtcDateTime(), nullable=False),
+    sa.Column("action_count", sa.Integer, nullable=False, default=0, server_default="0"),
+)
+
+chat_login_nonce = sa.Table(
+    "chat_login_nonce",
+    metadata,
+    sa.Column("nonce", sa.String(64), primary_key=True),
+    sa.Column("owner_jid", sa.String(255), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    sa.Column("consumed_at", UtcDateTime(), nullable=True),
+    created_at_column(),
+    sa.Index("ix_chat_login_nonce_expires", "expires_at"),
+)

@@ -1,7 +1,7 @@
 """chat: the Telegram sticker set made for each pack by `/pack send`
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0009
 Create Date: 2026-12-08 02:30:00
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 from omnizap.platform.db.types import UtcDateTime, utc_now
 
 revision: str = "0010"
-down_revision: str | Sequence[str] | None = "0006"
+down_revision: str | Sequence[str] | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

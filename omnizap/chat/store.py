@@ -1,0 +1,106 @@
+"""The chat core's own rows: per-chat settings and each person's last sticker (SQL only, no rules)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from omnizap.platform.db import Database
+from omnizap.platform.db.engine import excluded, upsert
+from omnizap.platform.db.schema import chat_last_sticker, chat_settings, sticker_asset
+from omnizap.platform.db.types import utcnow
+
+CHAT_ID_MAX = 190
+
+
+@dataclass(frozen=True)
+class ChatConfig:
+    """What a chat chose; None means "the server's default"."""
+
+    command_prefix: str | None = None
+    locale: str | None = None
+    autosticker: bool = False
+
+
+def _chat_key(network: str, chat_id: str) -> tuple[str, str]:
+    return network[:32], chat_id[:CHAT_ID_MAX]
+
+
+def chat_config(database: Database, network: str, chat_id: str) -> ChatConfig:
+    net, chat = _chat_key(network, chat_id)
+    with database.read() as connection:
+        row = (
+            connection.execute(
+                sa.select(chat_settings).where(
+                    chat_settings.c.network == net, chat_settings.c.chat_id == chat
+                )
+            )
+            .mappings()
+            .first()
+        )
+    if row is None:
+        return ChatConfig()
+    return ChatConfig(row["command_prefix"], row["locale"], bool(row["autosticker"]))
+
+
+def update_chat_config(
+    database: Database,
+    network: str,
+    chat_id: str,
+    *,
+    command_prefix: str | None = None,
+    locale: str | None = None,
+    autosticker: bool | None = None,
+) -> None:
+    """Change the given fields of a chat's settings (creating its row on first use)."""
+    net, chat = _chat_key(network, chat_id)
+    values: dict[str, object] = {"network": net, "chat_id": chat, "updated_at": utcnow()}
+    if command_prefix is not None:
+        values["command_prefix"] = command_prefix
+    if locale is not None:
+        values["locale"] = locale
+    if autosticker is not None:
+        values["autosticker"] = 1 if autosticker else 0
+    update = {column: excluded(column) for column in values if column not in {"network", "chat_id"}}
+    with database.transaction() as connection:
+        connection.execute(
+            upsert(
+                connection.dialect.name,
+                chat_settings,
+                values,
+                conflict_columns=["network", "chat_id"],
+                update=update,
+            )
+        )
+
+
+def remember_last_sticker(database: Database, owner_jid: str, sticker_id: str) -> None:
+    values = {"owner_jid": owner_jid, "sticker_id": sticker_id, "updated_at": utcnow()}
+    with database.transaction() as connection:
+        connection.execute(
+            upsert(
+                connection.dialect.name,
+                chat_last_sticker,
+                values,
+                conflict_columns=["owner_jid"],
+                update={"sticker_id": excluded("sticker_id"), "updated_at": excluded("updated_at")},
+            )
+        )
+
+
+def last_sticker(database: Database, owner_jid: str) -> str | None:
+    """The sticker this person made, sent or used last; else their newest stored sticker."""
+    with database.read() as connection:
+        remembered = connection.execute(
+            sa.select(chat_last_sticker.c.sticker_id).where(chat_last_sticker.c.owner_jid == owner_jid)
+        ).scalar()
+        if remembered is not None:
+            return str(remembered)
+        newest = connection.execute(
+            sa.select(sticker_asset.c.id)
+            .where(sticker_asset.c.owner_jid == owner_jid)
+            .order_by(sticker_asset.c.created_at.desc(), sticker_asset.c.id)
+            .limit(1)
+        ).scalar()
+    return str(newest) if newest is not None else None

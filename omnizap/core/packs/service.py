@@ -50,6 +50,7 @@ from omnizap.core.packs.rules import (
     validate_visibility,
 )
 from omnizap.platform.db import Database
+from omnizap.platform.db.locks import PACK_OWNER, lock_key, lock_keys
 from omnizap.platform.db.types import utcnow
 from omnizap.platform.outbox.events import pack_changed
 
@@ -59,6 +60,8 @@ _STICKER_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _ORDER_SEPARATORS = re.compile(r"[\s,]+")
 
 PackKind = Literal["user", "collector", "theme"]
+# A sticker that sits in a pack of these visibilities becomes shareable (`sticker_asset.shared_at`).
+SHARED_VISIBILITIES = frozenset({"public", "unlisted"})
 
 
 class _Unset(enum.Enum):
@@ -273,6 +276,7 @@ class PackService:
             pack_id = self._insert_pack(connection, owner, values, cover=cover)
             rows = [self._item_row(pack_id, sid, position) for position, sid in enumerate(sticker_ids, 1)]
             repo.insert_items(connection, rows)
+            self._share_if_visible(connection, values, sticker_ids)
             return self._load(connection, pack_id)
 
     def create_packs(self, packs: Sequence[NewPack]) -> list[Pack]:
@@ -292,6 +296,7 @@ class PackService:
             planned: dict[str, int] = {}
             for owner, *_ in prepared:
                 planned[owner] = planned.get(owner, 0) + 1
+            lock_keys(connection, PACK_OWNER, planned)
             for owner, count in planned.items():
                 self._check_pack_room(connection, owner, count)
             self._require_assets(connection, [item[0] for *_, items in prepared for item in items])
@@ -311,6 +316,8 @@ class PackService:
                     )
                     item_rows.append(row)
             repo.insert_items(connection, item_rows)
+            for _, values, items in prepared:
+                self._share_if_visible(connection, values, [item[0] for item in items])
             return [self._load(connection, pack_id) for pack_id in pack_ids]
 
     def _prepare_new_pack(
@@ -365,8 +372,8 @@ class PackService:
         with self.database.read() as connection:
             source_id = self._resolve_id(connection, owner, pack_ref)
         with self.database.transaction() as connection:
+            self._check_pack_limit(connection, owner)  # first: it takes the owner's lock
             source = self._locked(connection, owner, source_id)
-            self._check_pack_limit(connection, owner)
             if clone_name is None:
                 clone_name = source["name"][: NAME_MAX - len(CLONE_SUFFIX)].rstrip() + CLONE_SUFFIX
             values = {
@@ -385,6 +392,7 @@ class PackService:
                 copy.update(emojis=item["emojis"], accessibility_label=item["accessibility_label"])
                 copies.append(copy)
             repo.insert_items(connection, copies)
+            self._share_if_visible(connection, values, [copy["sticker_id"] for copy in copies])
             return self._load(connection, pack_id)
 
     # --- items ----------------------------------------------------------------------------------
@@ -423,6 +431,7 @@ class PackService:
             row = self._item_row(pack_id, clean_id, next_position(item["position"] for item in items))
             row.update(emojis=emoji_list or None, accessibility_label=label)
             repo.insert_items(connection, [row])
+            self._share_if_visible(connection, pack, [clean_id])
             if pack["cover_sticker_id"] is None:
                 changes = {"cover_sticker_id": clean_id}
                 self._bump(connection, pack, changes, "updated", ["cover_sticker_id", "items"])
@@ -599,9 +608,10 @@ class PackService:
         if not is_theme_pack(values["name"], values["description"], values["pack_theme_key"]):
             raise InvalidInput("A theme pack needs its [auto-theme:<key>] marker or theme key.")
         with self.database.transaction() as connection:
+            lock_key(connection, PACK_OWNER, owner)  # first, so the pack count below is exact
             packed = repo.stickers_in_any_pack(connection, wanted)
-            present = repo.existing_asset_ids(connection, wanted)
-            chosen = [sid for sid in wanted if sid in present and sid not in packed]
+            shareable = repo.shareable_ids(connection, wanted)
+            chosen = [sid for sid in wanted if sid in shareable and sid not in packed]
             if len(chosen) < max(1, min_items):
                 return None
             if pack_limit is not None and repo.count_live_packs(connection, owner) >= pack_limit:
@@ -646,9 +656,9 @@ class PackService:
             in_pack = {item["sticker_id"] for item in items}
             wanted = [sid for sid in dict.fromkeys(add) if sid not in in_pack]
             packed = repo.stickers_in_any_pack(connection, wanted)
-            present = repo.existing_asset_ids(connection, wanted)
+            shareable = repo.shareable_ids(connection, wanted)
             room = max(0, self.max_items - len(kept))
-            added = [sid for sid in wanted if sid in present and sid not in packed][:room]
+            added = [sid for sid in wanted if sid in shareable and sid not in packed][:room]
             count = len(kept) + len(added)
             pack_status, status = theme_pack_status(count, ready_min_items)
             changes: dict[str, Any] = {}
@@ -742,6 +752,9 @@ class PackService:
                     repo.update_item(connection, target["id"], {**item_changes, "updated_at": utcnow()})
                     fields.append("items")
             self._bump(connection, pack, changes, "updated", fields)
+            widened = changes.get("visibility", pack["visibility"]) != pack["visibility"]
+            if widened and self._confers_sharing({**pack, **changes}):
+                repo.mark_pack_items_shared(connection, pack_id, utcnow())
             return self._load(connection, pack_id)
 
     @staticmethod
@@ -789,6 +802,9 @@ class PackService:
         return Pack.from_row(*found)
 
     def _check_pack_limit(self, connection: Connection, owner: str) -> None:
+        """Refuse a new pack over the owner's limit. Call it first in the transaction: it takes the
+        owner's lock, so concurrent creates for one owner count one after the other."""
+        lock_key(connection, PACK_OWNER, owner)
         limit = self.settings.sticker_pack_max_packs_per_owner
         if limit is None:
             return
@@ -800,7 +816,7 @@ class PackService:
             )
 
     def _check_pack_room(self, connection: Connection, owner: str, adding: int) -> None:
-        """The owner's pack limit for `adding` new packs at once."""
+        """The owner's pack limit for `adding` new packs at once (the caller holds the owner's lock)."""
         limit = self.settings.sticker_pack_max_packs_per_owner
         if limit is None:
             return
@@ -810,6 +826,20 @@ class PackService:
                 f"Pack limit reached ({limit}): {owner} has {count} packs and {adding} more were asked for. "
                 "Delete some with `omnizap pack delete`, or raise STICKER_PACK_MAX_PACKS_PER_OWNER."
             )
+
+    def _confers_sharing(self, pack: dict[str, Any]) -> bool:
+        """Whether a sticker in this pack counts as shared: a public or unlisted pack, except theme
+        curation's own packs (they take only stickers that are shareable already)."""
+        if pack["visibility"] not in SHARED_VISIBILITIES:
+            return False
+        return not (
+            pack.get("is_auto_pack")
+            and is_theme_pack(pack["name"], pack.get("description"), pack.get("pack_theme_key"))
+        )
+
+    def _share_if_visible(self, connection: Connection, pack: dict[str, Any], sticker_ids: list[str]) -> None:
+        if sticker_ids and self._confers_sharing(pack):
+            repo.mark_shared(connection, sticker_ids, utcnow())
 
     def _require_assets(self, connection: Connection, sticker_ids: Iterable[str]) -> None:
         wanted = list(sticker_ids)

@@ -270,6 +270,7 @@ class PackService:
             "is_auto_pack": 1 if is_auto_pack else 0,
         }
         with self.database.transaction() as connection:
+            self._lock_owner(connection, owner)
             self._check_pack_limit(connection, owner)
             self._require_assets(connection, sticker_ids)
             cover = sticker_ids[0] if sticker_ids else None
@@ -296,7 +297,7 @@ class PackService:
             planned: dict[str, int] = {}
             for owner, *_ in prepared:
                 planned[owner] = planned.get(owner, 0) + 1
-            lock_keys(connection, PACK_OWNER, planned)
+            lock_keys(connection, PACK_OWNER, planned)  # first, as `_lock_owner` (sorted: no deadlock)
             for owner, count in planned.items():
                 self._check_pack_room(connection, owner, count)
             self._require_assets(connection, [item[0] for *_, items in prepared for item in items])
@@ -372,8 +373,9 @@ class PackService:
         with self.database.read() as connection:
             source_id = self._resolve_id(connection, owner, pack_ref)
         with self.database.transaction() as connection:
-            self._check_pack_limit(connection, owner)  # first: it takes the owner's lock
+            self._lock_owner(connection, owner)
             source = self._locked(connection, owner, source_id)
+            self._check_pack_limit(connection, owner)
             if clone_name is None:
                 clone_name = source["name"][: NAME_MAX - len(CLONE_SUFFIX)].rstrip() + CLONE_SUFFIX
             values = {
@@ -608,7 +610,7 @@ class PackService:
         if not is_theme_pack(values["name"], values["description"], values["pack_theme_key"]):
             raise InvalidInput("A theme pack needs its [auto-theme:<key>] marker or theme key.")
         with self.database.transaction() as connection:
-            lock_key(connection, PACK_OWNER, owner)  # first, so the pack count below is exact
+            self._lock_owner(connection, owner)  # first, so the pack count below is exact
             packed = repo.stickers_in_any_pack(connection, wanted)
             shareable = repo.shareable_ids(connection, wanted)
             chosen = [sid for sid in wanted if sid in shareable and sid not in packed]
@@ -801,10 +803,16 @@ class PackService:
             raise PackNotFound(f"Pack {pack_id} does not exist.")
         return Pack.from_row(*found)
 
-    def _check_pack_limit(self, connection: Connection, owner: str) -> None:
-        """Refuse a new pack over the owner's limit. Call it first in the transaction: it takes the
-        owner's lock, so concurrent creates for one owner count one after the other."""
+    @staticmethod
+    def _lock_owner(connection: Connection, owner: str) -> None:
+        """The owner's write lock, taken as the first statement of a transaction that adds packs, so
+        concurrent adds for one owner count and insert one after the other (on MySQL the snapshot
+        of the count then starts after the wait). Owner before pack row: no writer takes them in
+        the other order."""
         lock_key(connection, PACK_OWNER, owner)
+
+    def _check_pack_limit(self, connection: Connection, owner: str) -> None:
+        """Refuse a new pack over the owner's limit (the caller holds the owner's lock)."""
         limit = self.settings.sticker_pack_max_packs_per_owner
         if limit is None:
             return

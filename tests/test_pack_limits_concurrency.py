@@ -15,7 +15,8 @@ import sqlalchemy as sa
 
 from omnizap.config import Settings
 from omnizap.core.errors import PackLimitReached
-from omnizap.core.packs.service import NewPack, PackService
+from omnizap.core.packs.autocollect import AutoCollector
+from omnizap.core.packs.service import NewPack, NewPackItem, PackService
 from omnizap.platform.db import Database
 from omnizap.platform.db.schema import sticker_asset, sticker_pack, sticker_pack_item
 
@@ -135,3 +136,32 @@ def test_concurrent_adds_stop_exactly_at_the_item_limit(db: Database, crowd_serv
     assert positions == list(range(1, service.max_items + 1))
     assert len(refused) == CROWD - (service.max_items - 25)
     assert service.resolve(OWNER, pack.id).version == 1 + (service.max_items - 25)
+
+
+def test_concurrent_collector_packs_stop_exactly_at_the_owner_limit(db: Database, tmp_path: Path) -> None:
+    """Every pack of the owner is full (1 sticker each here), so each collect makes a new collector
+    pack: with one pack left under the limit, exactly one of the crowd gets it."""
+    settings = Settings(
+        _env_file=None,
+        database_url=db.url.render_as_string(hide_password=False),
+        sticker_storage_dir=tmp_path / "stickers",
+        sticker_pack_max_items=1,
+    )
+    database = Database(settings.database_url, pool_size=CROWD + 2)
+    try:
+        service = PackService(database, settings)
+        limit = settings.sticker_pack_max_packs_per_owner
+        assert limit == 50
+        stickers = _assets(db, limit - 1 + CROWD)
+        service.create_packs(
+            [NewPack(OWNER, f"Full {n}", items=[NewPackItem(stickers[n])]) for n in range(limit - 1)]
+        )
+        collector = AutoCollector(service, settings)
+
+        results = _together(CROWD, lambda n: collector.collect(OWNER, stickers[limit - 1 + n]))
+    finally:
+        database.dispose()
+
+    placed = [result for result in results if not isinstance(result, PackLimitReached)]
+    assert [result.status for result in placed] == ["added"]
+    assert _live_packs(db, OWNER) == limit

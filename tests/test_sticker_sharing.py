@@ -274,9 +274,15 @@ def test_theme_packs_take_only_shareable_stickers_and_never_share_one(db: Databa
 # --- the migration's backfill ---------------------------------------------------------------------
 @pytest.fixture
 def at_previous_revision(db: Database) -> Iterator[str]:
-    """The database moved back to just before 0007 (empty, as `db` leaves it); upgraded again after."""
+    """The database moved back to just before the shared_at migration (empty, as `db` leaves it);
+    upgraded again after. Found by its file name, whatever number the chain gives it."""
     config = _alembic_config()
-    previous = ScriptDirectory.from_config(config).get_revision("0007").down_revision
+    (migration,) = [
+        script
+        for script in ScriptDirectory.from_config(config).walk_revisions()
+        if script.path.endswith("_sticker_shared_at.py")
+    ]
+    previous = migration.down_revision
     assert isinstance(previous, str)
     with db.engine.connect() as connection:
         config.attributes["connection"] = connection

@@ -154,8 +154,11 @@ class Settings(BaseSettings):
     metrics_enabled: bool = Field(True, description="Serve METRICS_PATH; the catalog is served either way")
     metrics_service_name: str = Field("omnizap", description="`service` label on every HTTP series")
     http_workers: int = Field(0, ge=0, le=256, description="Worker processes of `omnizap serve`; 0 = CPUs")
+    # Empty by default: no proxy is trusted, so no client (not even a local process) can pick the
+    # address its rate limit and dedupe are keyed by. Behind a reverse proxy, name the proxy.
     forwarded_allow_ips: str = Field(
-        "127.0.0.1", description="Proxies trusted for X-Forwarded-For/-Proto: comma list of IPs/CIDRs, or *"
+        "",
+        description="Proxies trusted for X-Forwarded-For/-Proto: comma list of IPs/CIDRs, or *; empty: none",
     )
     http_graceful_shutdown_seconds: int = Field(30, ge=1, le=3600, description="Wait for in-flight requests")
     http_max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body accepted")

@@ -26,7 +26,7 @@ from omnizap.catalog.service import CatalogService
 from omnizap.core.errors import InvalidInput
 from omnizap.core.packs.service import PackService
 from omnizap.core.stickers.service import StickerService
-from omnizap.platform.db.schema import sticker_pack_score_snapshot
+from omnizap.platform.db.schema import sticker_asset, sticker_pack_score_snapshot
 from omnizap.platform.db.types import utcnow
 from omnizap.platform.storage import local_storage
 from omnizap.web.pages.source import _default_reader
@@ -451,7 +451,11 @@ def test_marketplace_stats_are_flat_and_count_listed_packs_only(env, db):
     now = utcnow()
     listed = make_pack(env.packs, db, "Listed", stickers=3)
     unlisted = make_pack(env.packs, db, "Unlisted", stickers=2, visibility="unlisted")
-    add_assets(db, 4)  # stickers in no pack
+    orphans = add_assets(db, 4)  # stickers in no pack; two of them were once in a public pack
+    with db.transaction() as connection:
+        connection.execute(
+            sticker_asset.update().where(sticker_asset.c.id.in_(orphans[:2])).values(shared_at=now)
+        )
     record_engagement(db, listed.id, opens=7, likes=2, opened_at=[now] * 3 + [now - dt.timedelta(days=2)] * 2)
     record_engagement(db, unlisted.id, opens=50, likes=9, opened_at=[now] * 9)
     body = catalog_for(env).marketplace_stats()
@@ -459,7 +463,7 @@ def test_marketplace_stats_are_flat_and_count_listed_packs_only(env, db):
     assert "data" not in body
     assert body["total_packs"] == 1
     assert body["total_stickers"] == 3
-    assert body["stickers_without_pack"] == 4
+    assert body["stickers_without_pack"] == 2  # never-shared stickers are private: not counted
     assert body["total_clicks"] == 7 and body["total_likes"] == 2
     assert body["creators_total"] == 1
     assert body["packs_last_7_days"] == 1

@@ -402,6 +402,37 @@ def test_concurrent_first_interactions_on_a_pack_without_counters_row(
         assert counts(db, pack.id) == (1, 1, 1)
 
 
+def test_concurrent_likes_from_one_client_stop_exactly_at_its_budget(
+    db: Database, tmp_path: Path, packs: PackService, clock: SteppingClock
+):
+    """80 likes at once from one client address, by different viewers and on different packs: the
+    count-and-insert is atomic per client, so exactly the per-minute budget is counted (the lock
+    used to be per pack only, and 67-69 of 80 got through on PostgreSQL and MySQL)."""
+    targets = [packs.create_pack(OWNER, f"Pack {n}", visibility="public") for n in range(8)]
+    # A pool as big as the crowd, so every request really is in flight at once.
+    crowd = Database(db.url.render_as_string(hide_password=False), pool_size=40)
+    try:
+        service = InteractionService(crowd, make_settings(db, tmp_path), clock=clock)
+
+        def like(n: int) -> bool:
+            try:
+                result = service.record(targets[n % 8].pack_key, "like", viewer(f"viewer-{n}", "one-client"))
+            except RateLimited:
+                return False
+            return result.counted
+
+        counted = run_together(80, like)
+    finally:
+        crowd.dispose()
+
+    budget = make_settings(db, tmp_path).sticker_interaction_rate_limit_per_minute
+    assert sum(counted) == budget == 60
+    client = viewer("any", "one-client").client_key
+    events = rows(db, sticker_pack_interaction_event)
+    assert len([event for event in events if event["client_key"] == client]) == budget
+    assert sum(counts(db, pack.id)[1] for pack in targets) == budget
+
+
 def test_many_viewers_give_exact_counts(db: Database, tmp_path: Path, public_pack: Any):
     service = InteractionService(
         db, make_settings(db, tmp_path, sticker_interaction_rate_limit_per_minute=10_000)

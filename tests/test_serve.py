@@ -19,7 +19,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
+
+from omnizap.catalog.interactions import client_key, client_key_secret
+from omnizap.config import Settings
+from omnizap.core.packs.service import PackService
+from omnizap.platform.db import Database
+from omnizap.platform.db.schema import sticker_pack_interaction_event
 
 STARTUP_DEADLINE_SECONDS = 90
 SHUTDOWN_DEADLINE_SECONDS = 60
@@ -42,7 +49,9 @@ def _env(folder: Path) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_", "STICKER_", "PROMETHEUS_", "METRICS_", "LOG_", "HTTP_"))
+        if not key.startswith(
+            ("DATABASE_", "STICKER_", "PROMETHEUS_", "METRICS_", "LOG_", "HTTP_", "FORWARDED_")
+        )
     }
     env.update(
         DATABASE_URL=f"sqlite:///{folder / 'omnizap.db'}",
@@ -120,6 +129,7 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SimpleNam
         _wait_until_healthy(process, port)
         yield SimpleNamespace(
             process=process,
+            env=env,
             port=port,
             metrics_dir=tmp_path / "metrics",
             stdout=stdout_path,
@@ -205,7 +215,9 @@ def test_serve_aggregates_metrics_over_workers_and_stops_on_sigterm(server: Simp
     assert spoofed["client"] == "127.0.0.1"
 
 
-@pytest.mark.parametrize("server", [{"workers": 1}], indirect=True)
+@pytest.mark.parametrize(
+    "server", [{"workers": 1, "env": {"FORWARDED_ALLOW_IPS": "127.0.0.1"}}], indirect=True
+)
 def test_serve_with_one_worker_process(server: SimpleNamespace):
     for _ in range(3):
         assert _get(server.port, "/api/sticker-packs/stats")[0] == 200
@@ -215,9 +227,49 @@ def test_serve_with_one_worker_process(server: SimpleNamespace):
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=SHUTDOWN_DEADLINE_SECONDS) == 0
     assert "Application shutdown complete" in server.stderr.read_text()
-    # The connection comes from 127.0.0.1, a trusted proxy by default (FORWARDED_ALLOW_IPS).
+    # The connection comes from 127.0.0.1, named as a trusted proxy (FORWARDED_ALLOW_IPS).
     (line,) = [line for line in _access_lines(server.stderr) if line["request_id"] == "via-proxy"]
     assert line["client"] == "203.0.113.9" and line["path"] == "/healthz" and line["status"] == 200
+
+
+def _post(port: int, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("POST", path, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("server", "believed"),
+    [
+        ({"workers": 1}, "127.0.0.1"),  # the default trusts no proxy, not even a local one
+        ({"workers": 1, "env": {"FORWARDED_ALLOW_IPS": "127.0.0.1"}}, "203.0.113.9"),
+    ],
+    indirect=["server"],
+)
+def test_forwarded_for_is_believed_only_from_configured_proxies(server: SimpleNamespace, believed: str):
+    """A local process sending a forged X-Forwarded-For cannot choose the address its interaction
+    rate limit and dedupe are keyed by, unless FORWARDED_ALLOW_IPS names it as a proxy."""
+    settings = Settings(_env_file=None, database_url=server.env["DATABASE_URL"])
+    database = Database(settings.database_url, pool_size=1)
+    try:
+        pack = PackService(database, settings).create_pack("ana", "Forwarded", visibility="public")
+        forged = {"X-Forwarded-For": "203.0.113.9", "X-Request-Id": "forged", "X-Viewer-Key": "viewer-1"}
+        status, _ = _post(server.port, f"/api/sticker-packs/{pack.pack_key}/like", forged)
+        assert status == 200
+        with database.read() as connection:
+            (event,) = connection.execute(sa.select(sticker_pack_interaction_event)).mappings().all()
+    finally:
+        database.dispose()
+    secret = client_key_secret(settings)
+    assert event["client_key"] == client_key(believed, secret, event["created_at"].date())
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=SHUTDOWN_DEADLINE_SECONDS) == 0
+    (line,) = [line for line in _access_lines(server.stderr) if line["request_id"] == "forged"]
+    assert line["client"] == believed
 
 
 def test_serve_refuses_an_unmigrated_database(tmp_path: Path):

@@ -10,9 +10,11 @@
   (HMAC of the client address, never the address) in any 60 s, counted in the shared database so
   every process enforces the same budget.
 - **One transaction**: counters, the `sticker_pack_interaction_event` row and the ENGAGEMENT_RECORDED
-  outbox event commit together. The transaction first takes the pack's engagement row lock (an
-  upsert), so interactions with one pack are serialised and the dedupe and rate checks that follow
-  see every earlier committed interaction on all three engines.
+  outbox event commit together. The transaction first takes the client's lock (its slot in
+  `platform_lock_slot`), then the pack's engagement row lock (an upsert): interactions of one client
+  (with any pack) and interactions with one pack are serialised, so the rate check sees every
+  earlier counted interaction of the client and the dedupe check every earlier one with the pack,
+  on all three engines. Every writer takes the two locks in that order, so they cannot deadlock.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from omnizap.core.errors import InvalidInput, PackNotFound, StickerPackError
 from omnizap.core.packs.rules import public_pack_key
 from omnizap.platform.db import Database
 from omnizap.platform.db.engine import upsert
+from omnizap.platform.db.locks import INTERACTION_CLIENT, lock_key
 from omnizap.platform.db.schema import sticker_pack, sticker_pack_engagement, sticker_pack_interaction_event
 from omnizap.platform.db.types import utcnow
 from omnizap.platform.outbox.events import ENGAGEMENT_RECORDED, publish_event
@@ -255,8 +258,10 @@ class InteractionService:
                 raise PackNotFound("Pack not found; it may be private, unpublished or deleted.")
             self._check_rate(connection, viewer.client_key, self.clock())
         with self.database.transaction() as connection:
-            # The lock comes first: on MySQL the snapshot of later reads starts after it, and on
-            # PostgreSQL every later statement sees what the previous holder committed.
+            # The locks come first: on MySQL the snapshot of later reads starts after them, and on
+            # PostgreSQL every later statement sees what the previous holder committed. The client's
+            # lock makes its count-then-insert atomic across packs; the pack's, the dedupe.
+            lock_key(connection, INTERACTION_CLIENT, viewer.client_key)
             _lock_engagement_row(connection, pack_id)
             now = self.clock()
             if _reachable_pack_id(connection, key) != pack_id:

@@ -452,10 +452,11 @@ def listed_sticker_totals(connection: Connection, day_starts: Sequence[dt.dateti
 
 
 def stickers_without_pack(connection: Connection) -> int:
+    """Shareable stickers in no pack (curation's pool). Stickers never in a public or unlisted pack
+    are not counted: they are their owners' private business."""
     in_a_pack = sa.exists(sa.select(1).where(item.c.sticker_id == asset.c.id))
-    return int(
-        connection.execute(sa.select(sa.func.count()).select_from(asset).where(~in_a_pack)).scalar_one()
-    )
+    query = sa.select(sa.func.count()).select_from(asset).where(~in_a_pack, asset.c.shared_at.is_not(None))
+    return int(connection.execute(query).scalar_one())
 
 
 def listed_interactions_per_day(

@@ -19,7 +19,7 @@ from omnizap.intelligence.curation.cycle import CycleKind, run_cycle
 
 _SUMMARY_FIELDS = (
     ("scanned", "rows read"),
-    ("candidates", "unpacked candidates"),
+    ("candidates", "unpacked shareable candidates"),
     ("accepted", "candidates that fit"),
     ("added", "stickers added"),
     ("removed", "misfits removed"),
@@ -108,7 +108,7 @@ _json = click.option("--json", "as_json", is_flag=True, help="Print the summary 
 @_json
 @pass_app
 def curate(app: AppContext, dry_run: bool, as_json: bool) -> None:
-    """Fill auto theme packs from classified, unpacked stickers (one curation cycle)."""
+    """Fill auto theme packs from classified, unpacked, shareable stickers (one curation cycle)."""
     _run(app, "curation", dry_run, as_json)
 
 

@@ -151,8 +151,11 @@ def serve(
         lifespan="on",
         log_config=None,  # our handler (LOG_FORMAT) formats uvicorn's messages too
         access_log=False,  # one access line per request comes from the app, with its request id
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
+        # X-Forwarded-For/-Proto are read only from the proxies FORWARDED_ALLOW_IPS names; with it
+        # empty (the default) uvicorn must not read them at all: its own fallback would trust
+        # 127.0.0.1, letting any local process choose the client address.
+        proxy_headers=bool(settings.forwarded_allow_ips.strip()),
+        forwarded_allow_ips=settings.forwarded_allow_ips.strip(),
         timeout_graceful_shutdown=settings.http_graceful_shutdown_seconds,
         server_header=False,
         backlog=2048,

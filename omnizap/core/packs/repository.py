@@ -190,3 +190,38 @@ def packs_containing(connection: Connection, pack_ids: Sequence[str], sticker_id
         sticker_pack_item.c.sticker_id == sticker_id, sticker_pack_item.c.pack_id.in_(list(pack_ids))
     )
     return [row[0] for row in connection.execute(query)]
+
+
+def mark_shared(connection: Connection, sticker_ids: Iterable[str], now: Any) -> None:
+    """Record that these stickers sit in a public or unlisted pack (the first time only)."""
+    unique_ids = list(dict.fromkeys(sticker_ids))
+    for start in range(0, len(unique_ids), _ID_BATCH):
+        batch = unique_ids[start : start + _ID_BATCH]
+        connection.execute(
+            sticker_asset.update()
+            .where(sticker_asset.c.id.in_(batch), sticker_asset.c.shared_at.is_(None))
+            .values(shared_at=now)
+        )
+
+
+def mark_pack_items_shared(connection: Connection, pack_id: str, now: Any) -> None:
+    """`mark_shared` for every item of the pack."""
+    items = sa.select(sticker_pack_item.c.sticker_id).where(sticker_pack_item.c.pack_id == pack_id)
+    connection.execute(
+        sticker_asset.update()
+        .where(sticker_asset.c.id.in_(items), sticker_asset.c.shared_at.is_(None))
+        .values(shared_at=now)
+    )
+
+
+def shareable_ids(connection: Connection, sticker_ids: Iterable[str]) -> set[str]:
+    """Which of these stickers were ever in a public or unlisted pack (`shared_at` set)."""
+    unique_ids = list(dict.fromkeys(sticker_ids))
+    found: set[str] = set()
+    for start in range(0, len(unique_ids), _ID_BATCH):
+        batch = unique_ids[start : start + _ID_BATCH]
+        query = sa.select(sticker_asset.c.id).where(
+            sticker_asset.c.id.in_(batch), sticker_asset.c.shared_at.is_not(None)
+        )
+        found.update(row[0] for row in connection.execute(query))
+    return found

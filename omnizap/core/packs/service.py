@@ -50,6 +50,7 @@ from omnizap.core.packs.rules import (
     validate_visibility,
 )
 from omnizap.platform.db import Database
+from omnizap.platform.db.locks import PACK_OWNER, lock_key, lock_keys
 from omnizap.platform.db.types import utcnow
 from omnizap.platform.outbox.events import pack_changed
 
@@ -59,6 +60,8 @@ _STICKER_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _ORDER_SEPARATORS = re.compile(r"[\s,]+")
 
 PackKind = Literal["user", "collector", "theme"]
+# A sticker that sits in a pack of these visibilities becomes shareable (`sticker_asset.shared_at`).
+SHARED_VISIBILITIES = frozenset({"public", "unlisted"})
 
 
 class _Unset(enum.Enum):
@@ -267,12 +270,14 @@ class PackService:
             "is_auto_pack": 1 if is_auto_pack else 0,
         }
         with self.database.transaction() as connection:
+            self._lock_owner(connection, owner)
             self._check_pack_limit(connection, owner)
             self._require_assets(connection, sticker_ids)
             cover = sticker_ids[0] if sticker_ids else None
             pack_id = self._insert_pack(connection, owner, values, cover=cover)
             rows = [self._item_row(pack_id, sid, position) for position, sid in enumerate(sticker_ids, 1)]
             repo.insert_items(connection, rows)
+            self._share_if_visible(connection, values, sticker_ids)
             return self._load(connection, pack_id)
 
     def create_packs(self, packs: Sequence[NewPack]) -> list[Pack]:
@@ -292,6 +297,7 @@ class PackService:
             planned: dict[str, int] = {}
             for owner, *_ in prepared:
                 planned[owner] = planned.get(owner, 0) + 1
+            lock_keys(connection, PACK_OWNER, planned)  # first, as `_lock_owner` (sorted: no deadlock)
             for owner, count in planned.items():
                 self._check_pack_room(connection, owner, count)
             self._require_assets(connection, [item[0] for *_, items in prepared for item in items])
@@ -311,6 +317,8 @@ class PackService:
                     )
                     item_rows.append(row)
             repo.insert_items(connection, item_rows)
+            for _, values, items in prepared:
+                self._share_if_visible(connection, values, [item[0] for item in items])
             return [self._load(connection, pack_id) for pack_id in pack_ids]
 
     def _prepare_new_pack(
@@ -365,6 +373,7 @@ class PackService:
         with self.database.read() as connection:
             source_id = self._resolve_id(connection, owner, pack_ref)
         with self.database.transaction() as connection:
+            self._lock_owner(connection, owner)
             source = self._locked(connection, owner, source_id)
             self._check_pack_limit(connection, owner)
             if clone_name is None:
@@ -385,6 +394,7 @@ class PackService:
                 copy.update(emojis=item["emojis"], accessibility_label=item["accessibility_label"])
                 copies.append(copy)
             repo.insert_items(connection, copies)
+            self._share_if_visible(connection, values, [copy["sticker_id"] for copy in copies])
             return self._load(connection, pack_id)
 
     # --- items ----------------------------------------------------------------------------------
@@ -423,6 +433,7 @@ class PackService:
             row = self._item_row(pack_id, clean_id, next_position(item["position"] for item in items))
             row.update(emojis=emoji_list or None, accessibility_label=label)
             repo.insert_items(connection, [row])
+            self._share_if_visible(connection, pack, [clean_id])
             if pack["cover_sticker_id"] is None:
                 changes = {"cover_sticker_id": clean_id}
                 self._bump(connection, pack, changes, "updated", ["cover_sticker_id", "items"])
@@ -599,9 +610,10 @@ class PackService:
         if not is_theme_pack(values["name"], values["description"], values["pack_theme_key"]):
             raise InvalidInput("A theme pack needs its [auto-theme:<key>] marker or theme key.")
         with self.database.transaction() as connection:
+            self._lock_owner(connection, owner)  # first, so the pack count below is exact
             packed = repo.stickers_in_any_pack(connection, wanted)
-            present = repo.existing_asset_ids(connection, wanted)
-            chosen = [sid for sid in wanted if sid in present and sid not in packed]
+            shareable = repo.shareable_ids(connection, wanted)
+            chosen = [sid for sid in wanted if sid in shareable and sid not in packed]
             if len(chosen) < max(1, min_items):
                 return None
             if pack_limit is not None and repo.count_live_packs(connection, owner) >= pack_limit:
@@ -646,9 +658,9 @@ class PackService:
             in_pack = {item["sticker_id"] for item in items}
             wanted = [sid for sid in dict.fromkeys(add) if sid not in in_pack]
             packed = repo.stickers_in_any_pack(connection, wanted)
-            present = repo.existing_asset_ids(connection, wanted)
+            shareable = repo.shareable_ids(connection, wanted)
             room = max(0, self.max_items - len(kept))
-            added = [sid for sid in wanted if sid in present and sid not in packed][:room]
+            added = [sid for sid in wanted if sid in shareable and sid not in packed][:room]
             count = len(kept) + len(added)
             pack_status, status = theme_pack_status(count, ready_min_items)
             changes: dict[str, Any] = {}
@@ -742,6 +754,9 @@ class PackService:
                     repo.update_item(connection, target["id"], {**item_changes, "updated_at": utcnow()})
                     fields.append("items")
             self._bump(connection, pack, changes, "updated", fields)
+            widened = changes.get("visibility", pack["visibility"]) != pack["visibility"]
+            if widened and self._confers_sharing({**pack, **changes}):
+                repo.mark_pack_items_shared(connection, pack_id, utcnow())
             return self._load(connection, pack_id)
 
     @staticmethod
@@ -788,7 +803,16 @@ class PackService:
             raise PackNotFound(f"Pack {pack_id} does not exist.")
         return Pack.from_row(*found)
 
+    @staticmethod
+    def _lock_owner(connection: Connection, owner: str) -> None:
+        """The owner's write lock, taken as the first statement of a transaction that adds packs, so
+        concurrent adds for one owner count and insert one after the other (on MySQL the snapshot
+        of the count then starts after the wait). Owner before pack row: no writer takes them in
+        the other order."""
+        lock_key(connection, PACK_OWNER, owner)
+
     def _check_pack_limit(self, connection: Connection, owner: str) -> None:
+        """Refuse a new pack over the owner's limit (the caller holds the owner's lock)."""
         limit = self.settings.sticker_pack_max_packs_per_owner
         if limit is None:
             return
@@ -800,7 +824,7 @@ class PackService:
             )
 
     def _check_pack_room(self, connection: Connection, owner: str, adding: int) -> None:
-        """The owner's pack limit for `adding` new packs at once."""
+        """The owner's pack limit for `adding` new packs at once (the caller holds the owner's lock)."""
         limit = self.settings.sticker_pack_max_packs_per_owner
         if limit is None:
             return
@@ -810,6 +834,20 @@ class PackService:
                 f"Pack limit reached ({limit}): {owner} has {count} packs and {adding} more were asked for. "
                 "Delete some with `omnizap pack delete`, or raise STICKER_PACK_MAX_PACKS_PER_OWNER."
             )
+
+    def _confers_sharing(self, pack: dict[str, Any]) -> bool:
+        """Whether a sticker in this pack counts as shared: a public or unlisted pack, except theme
+        curation's own packs (they take only stickers that are shareable already)."""
+        if pack["visibility"] not in SHARED_VISIBILITIES:
+            return False
+        return not (
+            pack.get("is_auto_pack")
+            and is_theme_pack(pack["name"], pack.get("description"), pack.get("pack_theme_key"))
+        )
+
+    def _share_if_visible(self, connection: Connection, pack: dict[str, Any], sticker_ids: list[str]) -> None:
+        if sticker_ids and self._confers_sharing(pack):
+            repo.mark_shared(connection, sticker_ids, utcnow())
 
     def _require_assets(self, connection: Connection, sticker_ids: Iterable[str]) -> None:
         wanted = list(sticker_ids)

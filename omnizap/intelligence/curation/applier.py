@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from omnizap.core.errors import InvalidInput, PackLimitReached, PackNotFound
 from omnizap.core.packs.service import PackService, ThemePackSpec
-from omnizap.intelligence.curation.planner import Plan
+from omnizap.intelligence.curation.planner import NOT_SHAREABLE, Plan
 from omnizap.intelligence.curation.policy import CurationPolicy
 
 PACK_GONE = "pack_gone"
@@ -55,8 +55,11 @@ class PlanApplier:
         owner = self.policy.owner_jid
         for edit in plan.edits:
             # The planner already fits the budgets; these caps make the guarantee local to the writer.
+            # Stickers that are not shareable always go: privacy is not rationed by a budget.
             add = edit.add[: max(0, additions_left)]
-            remove = edit.remove[: max(0, removals_left)]
+            private = [pair for pair in edit.remove if pair[1] == NOT_SHAREABLE]
+            budgeted = [pair for pair in edit.remove if pair[1] != NOT_SHAREABLE]
+            remove = private + budgeted[: max(0, removals_left)]
             reasons = dict(remove)
             self.keep_alive()
             try:
@@ -73,7 +76,7 @@ class PlanApplier:
                 result.refused[PACK_GONE] += 1
                 continue
             additions_left -= len(change.added)
-            removals_left -= len(change.removed)
+            removals_left -= sum(1 for asset_id in change.removed if reasons.get(asset_id) != NOT_SHAREABLE)
             result.added += len(change.added)
             result.refused[CANDIDATE_TAKEN] += len(add) - len(change.added)
             for asset_id in change.removed:

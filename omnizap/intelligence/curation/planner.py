@@ -10,13 +10,16 @@ which is what makes a second cycle on unchanged data a no-op. Steps (docs/curati
    within the additions budget and the pack limits.
 3. `plan_rebuild`: misfits (NSFW mismatch, theme changed, near-duplicate, failed gate) removed
    from auto packs worst first within the removals budget; volumes left under the minimum retire.
+
+Both take every member that is not shareable (never in a public or unlisted pack) out of the auto
+packs first, outside the removals budget: a private sticker must not stay published.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -44,6 +47,8 @@ THEME_CHANGED = "theme_changed"
 REMOVAL_BUDGET = "removal_budget"
 UNCLASSIFIED = "unclassified"
 UNDERSIZED = "undersized"
+# Privacy: a member that was never in a public or unlisted pack (removed by every cycle, unbudgeted).
+NOT_SHAREABLE = "not_shareable"
 _SEVERITY = {NSFW_MISMATCH: 0, THEME_CHANGED: 1, NEAR_DUPLICATE: 2}
 
 MARKER = "[auto-theme:{key}]"
@@ -86,6 +91,7 @@ class Snapshot:
     packs: tuple[AutoPack, ...]
     skipped: Mapping[str, str] = field(default_factory=dict)  # asset id -> reason
     scanned: int = 0
+    unshareable: frozenset[str] = frozenset()  # pack members never in a public or unlisted pack
 
 
 @dataclass(frozen=True)
@@ -375,10 +381,29 @@ def _state_fix(pack: AutoPack, count: int, policy: CurationPolicy) -> dict[str, 
     return fixes
 
 
+def _withdraw_unshareable(
+    snapshot: Snapshot,
+) -> tuple[tuple[AutoPack, ...], dict[str, tuple[tuple[str, str], ...]]]:
+    """The auto packs without their unshareable members, and those members per pack id."""
+    if not snapshot.unshareable:
+        return snapshot.packs, {}
+    packs: list[AutoPack] = []
+    withdrawn: dict[str, tuple[tuple[str, str], ...]] = {}
+    for pack in snapshot.packs:
+        private = tuple((item, NOT_SHAREABLE) for item in pack.items if item in snapshot.unshareable)
+        if private:
+            withdrawn[pack.id] = private
+            pack = replace(pack, items=tuple(i for i in pack.items if i not in snapshot.unshareable))
+        packs.append(pack)
+    return tuple(packs), withdrawn
+
+
 def plan_curation(snapshot: Snapshot, policy: CurationPolicy) -> Plan:
     """Fill auto packs from unpacked candidates: complete existing volumes, then start new ones."""
     plan = Plan(kind="curation")
     members_all = {asset_id for pack in snapshot.packs for asset_id in pack.items}
+    auto_packs, withdrawn = _withdraw_unshareable(snapshot)
+    snapshot = replace(snapshot, packs=auto_packs)
     plan.skipped.update(
         Counter(reason for asset_id, reason in snapshot.skipped.items() if asset_id not in members_all)
     )
@@ -437,13 +462,14 @@ def plan_curation(snapshot: Snapshot, policy: CurationPolicy) -> Plan:
         del queue[:take]
         budget -= take
         fixes = _state_fix(pack, len(pack.items) + take, policy)
-        if add or fixes:
+        if add or fixes or pack.id in withdrawn:
             plan.edits.append(
                 PackEdit(
                     pack.id,
                     pack.theme_key,
                     pack.volume,
                     add=add,
+                    remove=withdrawn.get(pack.id, ()),
                     name=fixes.get("name"),
                     description=fixes.get("description"),
                     pack_status=pack_state(len(pack.items) + take, policy),
@@ -503,6 +529,8 @@ def plan_rebuild(snapshot: Snapshot, policy: CurationPolicy) -> Plan:
     """Take misfits out of auto packs, worst first, within the removals budget; retire volumes that
     end (or already are) under the minimum. Only packs in the snapshot (auto theme packs) appear."""
     plan = Plan(kind="rebuild")
+    auto_packs, withdrawn = _withdraw_unshareable(snapshot)
+    snapshot = replace(snapshot, packs=auto_packs)
     verdicts = evaluate(snapshot.rows, policy)
     proposals: list[tuple[int, float, str, int, str, str, str]] = []  # sort key + (pack, asset, reason)
     by_theme: dict[str, list[tuple[AutoPack, str]]] = defaultdict(list)
@@ -547,7 +575,7 @@ def plan_rebuild(snapshot: Snapshot, policy: CurationPolicy) -> Plan:
     if len(proposals) > policy.max_removals:
         plan.skipped[REMOVAL_BUDGET] += len(proposals) - policy.max_removals
     for pack in snapshot.packs:
-        removed = removals.get(pack.id, [])
+        removed = [*withdrawn.get(pack.id, ()), *removals.get(pack.id, [])]
         gone = {asset_id for asset_id, _ in removed}
         remaining = tuple(asset_id for asset_id in pack.items if asset_id not in gone)
         if len(remaining) < policy.min_pack_items:

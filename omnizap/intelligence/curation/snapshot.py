@@ -1,10 +1,13 @@
 """Reads what a cycle plans from: classification rows of unpacked assets and of auto-pack members,
 and the live auto theme packs of the system owner.
 
-The candidate pool is §2.1's "unpacked": an asset that is an item of no pack at all. A pack that was
-soft-deleted still holds its items (user deletes keep them), so a sticker from a user's deleted —
-perhaps private — pack never surfaces in a public theme pack; retired theme volumes release their
-items first, so theirs do become candidates again. Assets in user or collector packs are not read.
+The candidate pool is §2.1's "unpacked" narrowed to *shareable* stickers: an asset that is an item
+of no pack at all and was at some time in a public or unlisted pack (`sticker_asset.shared_at`).
+A sticker only ever kept private — taken out of a private pack, or stored when placing it in a pack
+failed — never becomes a candidate. A pack that was soft-deleted still holds its items (user
+deletes keep them); retired theme volumes release their items first, so theirs do become
+candidates again. Assets in user or collector packs are not read. Members of the auto packs that
+are not shareable (placed before the rule existed) are listed so the planners take them out.
 """
 
 from __future__ import annotations
@@ -105,7 +108,20 @@ _ROW_COLUMNS = (
     sticker_asset.c.width,
     sticker_asset.c.height,
     sticker_asset.c.size_bytes,
+    sticker_asset.c.shared_at.is_not(None).label("shareable"),
 )
+
+
+def _unshareable(connection: Connection, asset_ids: set[str]) -> frozenset[str]:
+    """Which of these assets were never in a public or unlisted pack."""
+    ids = sorted(asset_ids)
+    found: set[str] = set()
+    for start in range(0, len(ids), _ID_BATCH):
+        query = sa.select(sticker_asset.c.id).where(
+            sticker_asset.c.id.in_(ids[start : start + _ID_BATCH]), sticker_asset.c.shared_at.is_(None)
+        )
+        found.update(row[0] for row in connection.execute(query))
+    return frozenset(found)
 
 
 def load_snapshot(database: Database, policy: CurationPolicy, owner: str) -> Snapshot:
@@ -117,6 +133,7 @@ def load_snapshot(database: Database, policy: CurationPolicy, owner: str) -> Sna
     with database.read() as connection:
         packs = _auto_packs(connection, owner)
         members = {asset_id for pack in packs for asset_id in pack.items}
+        unshareable = _unshareable(connection, members)
         packed = sa.exists().where(sticker_pack_item.c.sticker_id == sticker_asset_classification.c.asset_id)
         query = sa.select(*_ROW_COLUMNS, packed.label("packed")).select_from(
             sticker_asset_classification.join(
@@ -131,8 +148,8 @@ def load_snapshot(database: Database, policy: CurationPolicy, owner: str) -> Sna
         chosen: list[tuple[Mapping[str, Any], bool]] = []
         for raw in connection.execute(query).mappings():
             member = raw["asset_id"] in members
-            if raw["packed"] and not member:
-                continue  # in a user or collector pack: not curation's to move
+            if not member and (raw["packed"] or not raw["shareable"]):
+                continue  # in a user or collector pack, or never shared: not curation's to publish
             if not member:
                 if limit and scanned_candidates >= limit:
                     continue
@@ -150,5 +167,10 @@ def load_snapshot(database: Database, policy: CurationPolicy, owner: str) -> Sna
         if not member:
             candidates.add(asset_id)
     return Snapshot(
-        rows=rows, candidates=frozenset(candidates), packs=tuple(packs), skipped=skipped, scanned=scanned
+        rows=rows,
+        candidates=frozenset(candidates),
+        packs=tuple(packs),
+        skipped=skipped,
+        scanned=scanned,
+        unshareable=unshareable,
     )

@@ -74,9 +74,11 @@ def generate(
     finite_only: bool = False,
     owner_jid: str = "creator@s.whatsapp.net",
     id_prefix: str = "",
+    shared: bool = True,
 ) -> SyntheticSet:
     """`count` assets with classification rows. `finite_only` writes hostile confidences as an
-    out-of-range number instead of NaN (MySQL cannot store NaN)."""
+    out-of-range number instead of NaN (MySQL cannot store NaN). `shared` marks the stickers as
+    shareable (once in a public pack, `shared_at`), which curation requires of its candidates."""
     rng = np.random.default_rng(seed)
     keys = list(themes) if themes is not None else [subtheme.key for subtheme in SUBTHEMES]
     parents = sorted({key.split("/")[0] for key in keys})
@@ -137,6 +139,7 @@ def generate(
                 "frame_count": 1,
                 "duration_ms": 0,
                 "storage_path": f"synthetic/{sha[:2]}/{sha}.webp",
+                "shared_at": created if shared else None,
                 "created_at": created,
                 "updated_at": created,
             }

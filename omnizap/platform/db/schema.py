@@ -86,6 +86,10 @@ sticker_asset = sa.Table(
     sa.Column("storage_path", sa.String(512), nullable=False, comment="storage key, never a server path"),
     sa.Column("object_storage_key", sa.String(512), nullable=True),
     sa.Column("object_storage_synced_at", UtcDateTime(), nullable=True),
+    # When the sticker first sat in a public or unlisted pack (set by PackService in that write).
+    # NULL: it has only ever been private, so nothing outside its owner's packs may show it
+    # (theme curation, the orphan count); docs/curation.md "Shareable stickers".
+    sa.Column("shared_at", UtcDateTime(), nullable=True),
     created_at_column(),
     updated_at_column(),
     sa.Index("ix_asset_owner_created", "owner_jid", "created_at"),
@@ -485,4 +489,16 @@ chat_login_nonce = sa.Table(
     sa.Column("consumed_at", UtcDateTime(), nullable=True),
     created_at_column(),
     sa.Index("ix_chat_login_nonce_expires", "expires_at"),
+)
+# --- lock slots -------------------------------------------------------------------------------------
+# Row locks that make a count-then-insert atomic per key on PostgreSQL and MySQL (an owner's pack
+# limit, a client's interaction budget): the writer upserts the row of its key's slot first, which
+# holds the row's write lock until commit. Keys are hashed onto a fixed number of slots per scope,
+# so the table stays small and needs no cleanup; two keys sharing a slot only wait for each other.
+platform_lock_slot = sa.Table(
+    "platform_lock_slot",
+    metadata,
+    sa.Column("scope", sa.String(32), primary_key=True),
+    sa.Column("slot", sa.Integer, primary_key=True, autoincrement=False),
+    updated_at_column(),
 )

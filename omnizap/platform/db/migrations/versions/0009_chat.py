@@ -1,7 +1,7 @@
 """chat bot: per-chat settings, last sticker per person, shared rate-limit windows, login nonces
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-08 02:20:00
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 from omnizap.platform.db.types import UtcDateTime, utc_now
 
 revision: str = "0009"
-down_revision: str | Sequence[str] | None = "0006"
+down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -120,8 +120,11 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SimpleNam
             stdout=stdout,
             stderr=stderr,
         )
+    worker_pids: list[int] = []
     try:
         _wait_until_healthy(process, port)
+        if sys.platform.startswith("linux") and workers > 1:
+            worker_pids = _http_workers(process.pid)
         yield SimpleNamespace(
             process=process,
             port=port,
@@ -134,6 +137,9 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SimpleNam
         if process.poll() is None:
             process.kill()
             process.wait(timeout=30)
+        for pid in worker_pids:  # HTTP workers stop with their supervisor; none is left if they did not
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _access_lines(stderr: Path) -> list[dict[str, object]]:

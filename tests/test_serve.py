@@ -295,6 +295,10 @@ def test_http_workers_stop_when_the_supervisor_is_killed_and_a_restart_binds(ser
         while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not [pid for pid in workers if _running(pid)], "HTTP workers outlived their supervisor"
+        log = server.stderr.read_text()
+        supervisor = server.process.pid
+        for pid in workers:  # the log says why they stopped
+            assert f"HTTP worker [{pid}] stops: its omnizap serve supervisor [{supervisor}] is gone" in log
         while not _port_is_free(server.port) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert _port_is_free(server.port)

@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 PARENT_POLL_SECONDS = 0.5
 HARD_EXIT_MARGIN_SECONDS = 5.0
+# Sent by the kernel (PR_SET_PDEATHSIG) or the watch thread; uvicorn's workers leave it alone.
+PARENT_GONE_SIGNAL = signal.SIGUSR1
 ORPHANED_EXIT = 70  # EX_SOFTWARE: the worker lost its supervisor and did not stop on SIGTERM in time
 
 
@@ -77,12 +79,26 @@ def set_parent_death_signal(signum: int) -> bool:
 
 
 def die_with_parent(parent_pid: int, grace_seconds: float) -> threading.Thread:
-    """Stop this process when `parent_pid` is no longer its parent: SIGTERM to itself (uvicorn's
-    graceful shutdown), then a hard exit after `grace_seconds` plus a margin.
+    """Stop this process when `parent_pid` is no longer its parent: a log line saying why, SIGTERM
+    to itself (uvicorn's graceful shutdown), and a hard exit if it still runs `grace_seconds` plus a
+    margin later. Call it from the main thread.
 
     The parent-death signal covers Linux at once; the watch thread covers other platforms and the
-    moments before the signal was armed (a parent that died earlier is not signalled)."""
-    set_parent_death_signal(signal.SIGTERM)
+    moments before the signal was armed (a parent that died earlier is not signalled). Both go
+    through PARENT_GONE_SIGNAL's handler, so the log says why the worker stops."""
+    announced = threading.Event()
+
+    def on_parent_gone(_signum: int, _frame: object) -> None:
+        if announced.is_set():
+            return
+        announced.set()
+        logger.warning(
+            "HTTP worker [%d] stops: its omnizap serve supervisor [%d] is gone", os.getpid(), parent_pid
+        )
+        signal.raise_signal(signal.SIGTERM)
+
+    signal.signal(PARENT_GONE_SIGNAL, on_parent_gone)
+    set_parent_death_signal(PARENT_GONE_SIGNAL)
     watcher = threading.Thread(
         target=_watch_parent,
         args=(parent_pid, grace_seconds + HARD_EXIT_MARGIN_SECONDS),
@@ -96,8 +112,7 @@ def die_with_parent(parent_pid: int, grace_seconds: float) -> threading.Thread:
 def _watch_parent(parent_pid: int, hard_exit_after: float) -> None:
     while os.getppid() == parent_pid:
         time.sleep(PARENT_POLL_SECONDS)
-    logger.warning("the omnizap serve supervisor [%d] is gone; this HTTP worker stops", parent_pid)
-    os.kill(os.getpid(), signal.SIGTERM)
+    os.kill(os.getpid(), PARENT_GONE_SIGNAL)
     time.sleep(hard_exit_after)
     logger.error("HTTP worker still running %.0f s after its supervisor died; exiting now", hard_exit_after)
     os._exit(ORPHANED_EXIT)

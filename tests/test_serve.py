@@ -395,3 +395,50 @@ def test_pipeline_metrics_are_on_metrics_with_any_number_of_workers(server: Simp
     assert _stats_requests_counted(server.port) == 0
     assert _get(server.port, "/api/sticker-packs/stats")[0] == 200
     assert _stats_requests_counted(server.port) == 1
+
+
+# A worker process that takes this long before it can answer its supervisor's first ping, as on a
+# busy machine. uvicorn's own limit is 5 s.
+SLOW_WORKER_START_SECONDS = 8
+SLOW_START = f"""
+import sys, time
+if "--multiprocessing-fork" in sys.argv:  # only the HTTP workers
+    time.sleep({SLOW_WORKER_START_SECONDS})
+"""
+
+
+def test_a_worker_that_starts_slowly_is_not_killed_as_hung(tmp_path: Path):
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(SLOW_START)  # runs at interpreter start-up
+    env = _env(tmp_path)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(hooks), env.get("PYTHONPATH")]))
+    subprocess.run([*_omnizap(), "migrate"], env=env, check=True, capture_output=True, timeout=120)
+    port = _free_port()
+    stderr_path = tmp_path / "stderr.log"
+    with stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(
+            [*_omnizap(), "serve", "--workers", "2", "--port", str(port), "--host", "127.0.0.1"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    worker_pids: list[int] = []
+    try:
+        _wait_until_healthy(process, port)
+        worker_pids = _http_workers(process.pid)
+        # both first workers started; none was killed and replaced
+        log = stderr_path.read_text()
+        deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
+        while log.count("Application startup complete") < 2 and time.monotonic() < deadline:
+            assert process.poll() is None
+            time.sleep(0.2)
+            log = stderr_path.read_text()
+        assert "died" not in log
+        assert log.count("Started server process") == 2
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=SHUTDOWN_DEADLINE_SECONDS)
+        for pid in worker_pids:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -186,6 +186,7 @@ def serve(
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=settings.http_graceful_shutdown_seconds,
+        timeout_worker_healthcheck=settings.http_worker_healthcheck_timeout_seconds,
         server_header=False,
         backlog=BACKLOG,
     )

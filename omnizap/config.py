@@ -161,6 +161,15 @@ class Settings(BaseSettings):
         description="Proxies trusted for X-Forwarded-For/-Proto: comma list of IPs/CIDRs, or *; empty: none",
     )
     http_graceful_shutdown_seconds: int = Field(30, ge=1, le=3600, description="Wait for in-flight requests")
+    # --- omnizap serve: worker supervision (crash recovery) -------------------------------------
+    http_worker_healthcheck_timeout_seconds: int = Field(
+        30,
+        ge=1,
+        le=600,
+        description="How long an HTTP worker may take to answer its supervisor's ping, start-up "
+        "included, before it counts as hung and is replaced (uvicorn's default, 5 s, kills "
+        "workers that start slowly on a busy machine)",
+    )
     http_max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body accepted")
     http_access_log: bool = Field(True, description="One log line per request")
     http_response_cache_entries: int = Field(1024, ge=0, le=100_000, description="Serialized bodies kept")

@@ -51,8 +51,16 @@ def procfile() -> dict[str, list[str]]:
         match = re.fullmatch(r"([A-Za-z0-9_-]+):\s*(.+)", line)
         assert match, f"not a Procfile line: {line!r}"
         assert match.group(1) not in processes, f"duplicate process {match.group(1)}"
-        processes[match.group(1)] = shlex.split(match.group(2))
+        argv = shlex.split(match.group(2))
+        processes[match.group(1)] = argv[1:] if argv[:1] == ["exec"] else argv
     return processes
+
+
+def test_procfile_server_replaces_its_shell():
+    """honcho and foreman run each line with `sh -c`; with `exec` their TERM/KILL reach the server
+    (and its HTTP workers die with it) instead of a shell that would leave it running."""
+    (web,) = [line for line in PROCFILE.read_text().splitlines() if line.startswith("web:")]
+    assert shlex.split(web.removeprefix("web:"))[:2] == ["exec", "omnizap"]
 
 
 def systemd_unit(path: Path) -> dict[str, dict[str, list[str]]]:
@@ -229,9 +237,13 @@ def test_systemd_services_stop_gracefully_restart_and_are_hardened(name: str):
     unit = service_units()[name]
     service = unit["Service"]
     assert one(unit, "Service", "KillSignal") == "SIGTERM"
-    assert (
-        one(unit, "Service", "KillMode") == "mixed"
-    )  # SIGTERM to the main process, SIGKILL to all at the end
+    if name == WEB_UNIT.name:
+        # SIGTERM to the supervisor and its HTTP workers alike, also when the supervisor died
+        # first: none is left holding port 9102 for the restart.
+        assert one(unit, "Service", "KillMode") == "control-group"
+    else:
+        # SIGTERM to the worker process (it finishes its task), SIGKILL to all at the end
+        assert one(unit, "Service", "KillMode") in {"mixed", "control-group"}
     stop = int(one(unit, "Service", "TimeoutStopSec"))
     assert stop >= MIN_STOP_SECONDS
     assert stop > Settings(_env_file=None).http_graceful_shutdown_seconds
@@ -314,7 +326,8 @@ def test_every_supervised_program_stops_gracefully_and_runs_a_cli_command():
         assert program["directory"] == "/opt/omnizap", name  # where .env is read
         assert int(program["startsecs"]) > 0 and int(program["startretries"]) > 0, name
         check_command(shlex.split(program["command"]))
-    assert programs["omnizap-web"]["stopasgroup"] == "false"  # uvicorn's supervisor stops its workers
+    # TERM and KILL reach the HTTP workers too, not only their supervisor
+    assert programs["omnizap-web"]["stopasgroup"] == "true"
 
 
 def test_supervisord_group_holds_every_worker_program():

@@ -115,6 +115,10 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SimpleNam
     options = getattr(request, "param", {})
     workers = options.get("workers", 2)
     env = {**_env(tmp_path), **options.get("env", {})}
+    if options.get("default_metrics_dir"):
+        # As operators run it: no PROMETHEUS_MULTIPROC_DIR, `omnizap serve` picks a folder in TMPDIR.
+        del env["PROMETHEUS_MULTIPROC_DIR"]
+        env["TMPDIR"] = str(tmp_path)
     subprocess.run([*_omnizap(), "migrate"], env=env, check=True, capture_output=True, timeout=120)
     port = _free_port()
     stdout_path, stderr_path = tmp_path / "stdout.log", tmp_path / "stderr.log"
@@ -125,12 +129,16 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SimpleNam
             stdout=stdout,
             stderr=stderr,
         )
+    worker_pids: list[int] = []
     try:
         _wait_until_healthy(process, port)
+        if sys.platform.startswith("linux") and workers > 1:
+            worker_pids = _http_workers(process.pid)
         yield SimpleNamespace(
             process=process,
             env=env,
             port=port,
+            env=env,
             metrics_dir=tmp_path / "metrics",
             stdout=stdout_path,
             stderr=stderr_path,
@@ -139,6 +147,9 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SimpleNam
         if process.poll() is None:
             process.kill()
             process.wait(timeout=30)
+        for pid in worker_pids:  # HTTP workers stop with their supervisor; none is left if they did not
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _access_lines(stderr: Path) -> list[dict[str, object]]:
@@ -284,3 +295,202 @@ def test_serve_refuses_an_unmigrated_database(tmp_path: Path):
     assert finished.returncode != 0
     assert "run `omnizap migrate`" in finished.stderr
     assert "listening" not in finished.stdout
+
+
+# --- the supervisor dies, the port is taken, one worker's metrics ---------------------------------
+
+WORKER_EXIT_DEADLINE_SECONDS = 60
+PIPELINE_METRICS_DEADLINE_SECONDS = 120
+
+
+def _http_workers(supervisor_pid: int) -> list[int]:
+    """The supervisor's uvicorn worker processes (multiprocessing spawn children), from /proc."""
+    children = Path(f"/proc/{supervisor_pid}/task/{supervisor_pid}/children").read_text().split()
+    workers = []
+    for child in map(int, children):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+        except FileNotFoundError:
+            continue
+        if b"multiprocessing.spawn" in command:
+            workers.append(child)
+    return workers
+
+
+def _running(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the workers")
+def test_http_workers_stop_when_the_supervisor_is_killed_and_a_restart_binds(server: SimpleNamespace):
+    workers = _http_workers(server.process.pid)
+    assert len(workers) == 2
+    try:
+        server.process.kill()  # SIGKILL: no handler runs in the supervisor
+        server.process.wait(timeout=30)
+        deadline = time.monotonic() + WORKER_EXIT_DEADLINE_SECONDS
+        while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [pid for pid in workers if _running(pid)], "HTTP workers outlived their supervisor"
+        log = server.stderr.read_text()
+        supervisor = server.process.pid
+        for pid in workers:  # the log says why they stopped
+            assert f"HTTP worker [{pid}] stops: its omnizap serve supervisor [{supervisor}] is gone" in log
+        while not _port_is_free(server.port) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _port_is_free(server.port)
+
+        # and a new server starts on the same port
+        restarted = subprocess.Popen(
+            [*_omnizap(), "serve", "--workers", "2", "--port", str(server.port), "--host", "127.0.0.1"],
+            env=server.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            _wait_until_healthy(restarted, server.port)
+        finally:
+            restarted.send_signal(signal.SIGTERM)
+            assert restarted.wait(timeout=SHUTDOWN_DEADLINE_SECONDS) == 0
+    finally:
+        for pid in workers:  # a failed run leaves no orphan behind
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_port_in_use_is_one_clear_error(tmp_path: Path, workers: int):
+    env = _env(tmp_path)
+    subprocess.run([*_omnizap(), "migrate"], env=env, check=True, capture_output=True, timeout=120)
+    # What another server on that port recorded must survive the refused start.
+    metrics_dir = Path(env["PROMETHEUS_MULTIPROC_DIR"])
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_4242.db").write_bytes(b"not ours to delete")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        finished = subprocess.run(
+            [*_omnizap(), "serve", "--workers", str(workers), "--port", str(port), "--host", "127.0.0.1"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert finished.returncode == 1
+    assert finished.stderr.strip() == (
+        f"error: port {port} on 127.0.0.1 is already in use (another omnizap serve?); stop it or pass --port"
+    )
+    assert "listening" not in finished.stdout
+    assert (metrics_dir / "counter_4242.db").exists()
+
+
+def _families(port: int) -> dict[str, list[object]]:
+    status, body = _get(port, "/metrics")
+    assert status == 200
+    return {family.name: family.samples for family in text_string_to_metric_families(body.decode())}
+
+
+# Recorded by the pipeline in the supervisor process (scheduler + inline poller), not by the HTTP
+# workers: /metrics must add them in with one worker as with several.
+PIPELINE_FAMILIES = (
+    "omnizap_worker_tasks",
+    "omnizap_sticker_classification_cycle",
+    "omnizap_sticker_autopack_cycle",
+)
+FAST_CYCLES = {
+    "STICKER_WORKER_CLASSIFICATION_CADENCE_MS": "1000",
+    "STICKER_WORKER_CURATION_CADENCE_MS": "1000",
+}
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        pytest.param({"workers": 1, "env": FAST_CYCLES, "default_metrics_dir": True}, id="1-worker"),
+        pytest.param({"workers": 2, "env": FAST_CYCLES, "default_metrics_dir": True}, id="2-workers"),
+    ],
+    indirect=True,
+)
+def test_pipeline_metrics_are_on_metrics_with_any_number_of_workers(server: SimpleNamespace):
+    deadline = time.monotonic() + PIPELINE_METRICS_DEADLINE_SECONDS
+    while True:
+        families = _families(server.port)
+        missing = [name for name in PIPELINE_FAMILIES if not families.get(name)]
+        if not missing:
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"never on /metrics: {missing}")
+        time.sleep(0.5)
+    ran = {
+        sample.labels["task_type"]
+        for sample in families["omnizap_worker_tasks"]
+        if sample.name == "omnizap_worker_tasks_total" and sample.labels["mode"] == "inline"
+    }
+    assert {"classification_cycle", "curation_cycle"} <= ran
+    # the HTTP workers' own metrics are still there
+    assert _stats_requests_counted(server.port) == 0
+    assert _get(server.port, "/api/sticker-packs/stats")[0] == 200
+    assert _stats_requests_counted(server.port) == 1
+
+
+# A worker process that takes this long before it can answer its supervisor's first ping, as on a
+# busy machine. uvicorn's own limit is 5 s.
+SLOW_WORKER_START_SECONDS = 8
+SLOW_START = f"""
+import sys, time
+if "--multiprocessing-fork" in sys.argv:  # only the HTTP workers
+    time.sleep({SLOW_WORKER_START_SECONDS})
+"""
+
+
+def test_a_worker_that_starts_slowly_is_not_killed_as_hung(tmp_path: Path):
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(SLOW_START)  # runs at interpreter start-up
+    env = _env(tmp_path)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(hooks), env.get("PYTHONPATH")]))
+    subprocess.run([*_omnizap(), "migrate"], env=env, check=True, capture_output=True, timeout=120)
+    port = _free_port()
+    stderr_path = tmp_path / "stderr.log"
+    with stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(
+            [*_omnizap(), "serve", "--workers", "2", "--port", str(port), "--host", "127.0.0.1"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    worker_pids: list[int] = []
+    try:
+        _wait_until_healthy(process, port)
+        worker_pids = _http_workers(process.pid)
+        # both first workers started; none was killed and replaced
+        log = stderr_path.read_text()
+        deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
+        while log.count("Application startup complete") < 2 and time.monotonic() < deadline:
+            assert process.poll() is None
+            time.sleep(0.2)
+            log = stderr_path.read_text()
+        assert "died" not in log
+        assert log.count("Started server process") == 2
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=SHUTDOWN_DEADLINE_SECONDS)
+        for pid in worker_pids:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)

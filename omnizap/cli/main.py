@@ -1,21 +1,23 @@
-"""Entry point of the `omnizap` command. Subcommands live in their own modules and load on demand."""
+"""Entry point of the `omnizap` command. Subcommands live in their own modules and load on demand.
+
+This module imports click and nothing heavy (no database, settings or web stack), so
+`omnizap --version` and `omnizap --help` start in a fraction of a second;
+tests/test_cli_startup.py keeps it that way.
+"""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import sys
 from typing import Any
 
 import click
 
-from omnizap.cli.common import AppContext, fail, pass_app
-from omnizap.core.errors import StickerPackError
-from omnizap.platform.db import DatabaseConfigError
-
 # name -> (module, attribute, one-line help). Listed here so `omnizap --help` stays fast.
 LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "config": ("omnizap.cli.admin", "show_config", "Print the effective settings, secrets masked."),
+    "migrate": ("omnizap.cli.admin", "migrate", "Bring the database to the latest schema version."),
     "sticker": ("omnizap.cli.stickers", "sticker", "Import images and videos as WhatsApp-ready stickers."),
     "pack": ("omnizap.cli.packs", "pack", "Create, edit, publish, clone and export sticker packs."),
     "demo": ("omnizap.cli.demo", "demo", "Generate a realistic demo catalog."),
@@ -78,41 +80,24 @@ def cli(ctx: click.Context) -> None:
 
     Settings come from environment variables (and ./.env); `omnizap config` shows them.
     """
+    # Imported here, not at the top: `--version` and `--help` never get this far.
+    from omnizap.cli.common import AppContext
+
     ctx.obj = AppContext()
     ctx.call_on_close(ctx.obj.close)
-
-
-@cli.command("config")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of NAME=value lines.")
-@pass_app
-def show_config(app: AppContext, as_json: bool) -> None:
-    """Print the effective settings, secrets masked."""
-    values = app.runtime.settings.masked()
-    if as_json:
-        click.echo(json.dumps(values, indent=2, default=str))
-        return
-    for name, value in values.items():
-        click.echo(f"{name}={'' if value is None else value}")
-
-
-@cli.command("migrate")
-@pass_app
-def migrate(app: AppContext) -> None:
-    """Bring the database to the latest schema version (safe to run again)."""
-    from omnizap.platform.db.migrate import upgrade
-
-    before, after = upgrade(app.runtime.database)
-    if before == after:
-        click.echo(f"database already at version {after} ({app.runtime.database.dialect})")
-    else:
-        click.echo(f"database migrated from {before or 'empty'} to {after} ({app.runtime.database.dialect})")
 
 
 def main(argv: list[str] | None = None) -> Any:
     try:
         return cli.main(args=argv, prog_name="omnizap", standalone_mode=True)
-    except (StickerPackError, DatabaseConfigError) as exc:  # pragma: no cover - standalone_mode handles most
-        fail(str(exc))
+    except Exception as exc:  # pragma: no cover - pass_app reports domain errors of the commands
+        from omnizap.cli.common import fail
+        from omnizap.core.errors import StickerPackError
+        from omnizap.platform.db import DatabaseConfigError
+
+        if isinstance(exc, (StickerPackError, DatabaseConfigError)):
+            fail(str(exc))
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

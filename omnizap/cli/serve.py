@@ -1,14 +1,17 @@
 """`omnizap serve`: the web catalog, JSON API and /metrics on uvicorn, in one or more worker processes.
 
 Before any worker starts it checks that the database answers and is migrated (else it says to run
-`omnizap migrate` and exits 1), points PROMETHEUS_MULTIPROC_DIR at an emptied folder so the workers'
-metrics add up in every scrape, and prints where it listens. SIGTERM or SIGINT stops accepting
+`omnizap migrate` and exits 1), binds the port (a port in use is one error line and exit 1), points
+PROMETHEUS_MULTIPROC_DIR at an emptied folder so the metrics of the workers and of the pipeline add
+up in every scrape, and only then prints where it listens. SIGTERM or SIGINT stops accepting
 connections, lets in-flight requests finish (up to HTTP_GRACEFUL_SHUTDOWN_SECONDS), runs each
-worker's shutdown and exits 0.
+worker's shutdown and exits 0. HTTP workers stop by themselves when the supervisor dies, even by
+SIGKILL (omnizap.web.http.supervision).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -24,6 +27,7 @@ from omnizap.config import Settings
 APP_FACTORY = "omnizap.web.app:create_server_app"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 STARTUP_FAILED_EXIT = 3
+BACKLOG = 2048
 
 
 def default_workers() -> int:
@@ -49,6 +53,31 @@ def _share_metrics(settings: Settings, port: int) -> Path:
     if not values_are_shared():
         fail("internal error: prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR was set")
     return prepare_multiprocess_dir(chosen)
+
+
+def _bind(host: str, port: int) -> socket:
+    from omnizap.web.http.supervision import PortInUse, bind_listening_socket
+
+    try:
+        return bind_listening_socket(host, port, BACKLOG)
+    except PortInUse:
+        fail(f"port {port} on {host} is already in use (another omnizap serve?); stop it or pass --port")
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}; check --host and --port")
+
+
+def _app_factory(settings: Settings, metrics_dir: Path, workers: int) -> object:
+    """What uvicorn loads. Worker processes import the factory by name and read their settings,
+    PROMETHEUS_MULTIPROC_DIR included, from the environment this process set up. With one worker
+    the app runs here, where the settings were read before that variable was set: it gets them
+    with the metrics folder filled in, so its /metrics shows the pipeline's metrics too."""
+    if workers > 1:
+        return APP_FACTORY
+    from omnizap.web.app import create_server_app
+
+    return functools.partial(
+        create_server_app, settings.model_copy(update={"prometheus_multiproc_dir": metrics_dir})
+    )
 
 
 def _run_workers(config: object, sockets: list[socket], metrics_dir: Path) -> bool:
@@ -123,15 +152,17 @@ def serve(
     port = port or settings.metrics_port
     workers = workers or settings.http_workers or default_workers()
     _check_database(app)
+    # Bound before anything else happens (metrics folder emptied, pipeline started, "listening"
+    # printed): a port another server holds stops here, with nothing of that server touched.
+    listening_socket = _bind(host, port)
 
-    # The workers (and, with one worker, this process) keep their values in files there, and
-    # every scrape adds them up.
+    # The workers, and this process (the pipeline; with one worker the app too), keep their
+    # values in files there, and every scrape adds them up.
     metrics_dir = _share_metrics(settings, port)
-
-    import uvicorn
 
     from omnizap.platform.logging import configure_logging
     from omnizap.web.http.protocol import CoalescingHttpToolsProtocol
+    from omnizap.web.http.supervision import WorkerConfig
 
     configure_logging(settings)
     background = None
@@ -140,8 +171,9 @@ def serve(
 
         background = InlinePipeline(app.runtime)
         background.start()
-    config = uvicorn.Config(
-        APP_FACTORY,
+    config = WorkerConfig(
+        _app_factory(settings, metrics_dir, workers),
+        supervisor_pid=os.getpid(),
         factory=True,
         host=host,
         port=port,
@@ -157,8 +189,9 @@ def serve(
         proxy_headers=bool(settings.forwarded_allow_ips.strip()),
         forwarded_allow_ips=settings.forwarded_allow_ips.strip(),
         timeout_graceful_shutdown=settings.http_graceful_shutdown_seconds,
+        timeout_worker_healthcheck=settings.http_worker_healthcheck_timeout_seconds,
         server_header=False,
-        backlog=2048,
+        backlog=BACKLOG,
     )
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     click.echo(
@@ -170,14 +203,16 @@ def serve(
     sys.stdout.flush()
     try:
         if workers > 1:
-            started = _run_workers(config, [config.bind_socket()], metrics_dir)
+            started = _run_workers(config, [listening_socket], metrics_dir)
         else:
+            import uvicorn
+
             # uvicorn re-raises the stop signal after a graceful shutdown, with the handlers that were
             # in place before it started; these make that a normal exit (0), as with several workers.
             for stop_signal in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(stop_signal, lambda _signum, _frame: None)
             server = uvicorn.Server(config)
-            server.run()
+            server.run(sockets=[listening_socket])
             started = server.started
     finally:
         if background is not None:

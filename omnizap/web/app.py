@@ -158,9 +158,9 @@ def create_app(
     return app
 
 
-def create_server_app() -> FastAPI:
-    """uvicorn factory (`omnizap.web.app:create_server_app`): settings from the environment, this
-    process's logging, its own Runtime (closed at shutdown)."""
-    settings = get_settings()
+def create_server_app(settings: Settings | None = None) -> FastAPI:
+    """uvicorn factory (`omnizap.web.app:create_server_app`): settings from the environment unless
+    given, this process's logging, its own Runtime (closed at shutdown)."""
+    settings = settings or get_settings()
     configure_logging(settings)
     return create_app(Runtime(settings), close_runtime_on_shutdown=True, freeze_gc_after_start=True)

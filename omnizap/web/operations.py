@@ -23,7 +23,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from omnizap.platform.db import Database
-from omnizap.platform.db.migrate import current_revision, head_revision, is_current
 from omnizap.platform.metrics import CONTENT_TYPE, QueueDepthCollector
 from omnizap.web.api.routing import add_get_and_head
 
@@ -48,11 +47,17 @@ def _json(value: object, status: int = 200) -> Response:
 
 @functools.cache
 def _head_revision() -> str:
+    from omnizap.platform.db.migrate import head_revision
+
     return head_revision()
 
 
 def readiness(database: Database) -> tuple[bool, str]:
     """(ready, reason). Never raises; the reason names no host, user or password."""
+    # Alembic loads on the first probe, not with the app: every HTTP worker imports the app
+    # before it can answer, and the migration machinery is a tenth of that import.
+    from omnizap.platform.db.migrate import current_revision, is_current
+
     try:
         if is_current(database):
             return True, "ok"

@@ -1,4 +1,5 @@
-"""`omnizap bot console`: talk to the sticker bot from a terminal or a script."""
+"""`omnizap bot …`: the console (talk to the sticker bot from a terminal or a script) and the
+long-running network connections (`telegram` polling, `whatsapp-web`)."""
 
 from __future__ import annotations
 
@@ -76,3 +77,14 @@ def console(
             session.send_line(line.rstrip("\n"))
         except ConsoleInputError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
+
+
+def _register_networks() -> None:
+    """The network commands live in their own modules (their libraries load only when they run)."""
+    from omnizap.cli import bot_telegram, bot_whatsapp_web
+
+    bot_telegram.register(bot)
+    bot_whatsapp_web.register(bot)
+
+
+_register_networks()

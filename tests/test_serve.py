@@ -138,7 +138,6 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SimpleNam
             process=process,
             env=env,
             port=port,
-            env=env,
             metrics_dir=tmp_path / "metrics",
             stdout=stdout_path,
             stderr=stderr_path,

@@ -27,6 +27,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "flags": ("omnizap.cli.flags", "flags", "List and change feature flags."),
     "storage": ("omnizap.cli.storage", "storage", "Object storage: backfill and verify."),
     "intel": ("omnizap.cli.intelligence", "intel", "Classification, curation and ranking jobs."),
+    "accounts": ("omnizap.cli.accounts", "accounts", "Web accounts: one-time sign-in links and bans."),
 }
 
 

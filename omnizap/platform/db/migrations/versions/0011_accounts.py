@@ -110,7 +110,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sticker_web_auth_attempt")),
     )
     op.create_index(
-        "ix_web_auth_attempt_client_time", "sticker_web_auth_attempt", ["client_key", "created_at"], unique=False
+        "ix_web_auth_attempt_client_time",
+        "sticker_web_auth_attempt",
+        ["client_key", "created_at"],
+        unique=False,
     )
 
     op.create_table(

@@ -19,6 +19,7 @@ from omnizap.accounts.service import (
     OIDC_CALLBACK_PATH,
     OIDC_START_PATH,
     OIDC_STATE_TTL,
+    IssuedSession,
     safe_next_path,
 )
 from omnizap.accounts.shapes import owner_phone
@@ -82,10 +83,10 @@ def _refused(request: Request, error: StickerPackError) -> Response:
     return response
 
 
-def _signed_in_redirect(request: Request, issued: object, target: str) -> Response:
+def _signed_in_redirect(request: Request, issued: IssuedSession, target: str) -> Response:
     service = account_service(request)
     response = RedirectResponse(target, status_code=303)
-    set_session_cookie(response, issued, service.settings)  # type: ignore[arg-type]
+    set_session_cookie(response, issued, service.settings)
     return _private(response)
 
 

@@ -666,11 +666,30 @@ def test_cli_login_link_and_bans(db, tmp_path, monkeypatch):
 
     banned = runner.invoke(cli, ["accounts", "ban", "--owner", OWNER, "--reason", "spam"])
     assert banned.exit_code == 0, banned.output
-    listed = runner.invoke(cli, ["accounts", "bans"])
+    listed = runner.invoke(cli, ["accounts", "list"])
     assert OWNER in listed.output and "spam" in listed.output
     ban_id = listed.output.split("\t")[0]
     assert runner.invoke(cli, ["accounts", "unban", ban_id]).exit_code == 0
     assert runner.invoke(cli, ["accounts", "unban", ban_id]).exit_code != 0
-    assert runner.invoke(cli, ["accounts", "bans"]).output.strip() == "no bans"
+    assert runner.invoke(cli, ["accounts", "list"]).output.strip() == "no bans"
     assert runner.invoke(cli, ["accounts", "ban"]).exit_code == 1
     reset_settings_cache()
+
+
+@pytest.mark.engines
+def test_cookie_is_secure_on_an_https_site(db, tmp_path, provider):
+    built = make_site(db, tmp_path, provider, site_origin="https://stickers.test")
+    client = TestClient(built.app, base_url="https://stickers.test")
+    response = client.post(
+        SESSION_PATH,
+        json={"google_id_token": provider.sign(provider.claims())},
+        headers={"Origin": "https://stickers.test"},
+    )
+    assert response.status_code == 200
+    attributes = [part.strip().lower() for part in response.headers["set-cookie"].split(";")]
+    assert "secure" in attributes and "httponly" in attributes and "samesite=lax" in attributes
+    # The http origin of the same host is another origin.
+    refused = client.post(SESSION_PATH, json={}, headers={"Origin": "http://stickers.test"})
+    assert refused.status_code == 403
+    built.service.close()
+    built.runtime.close()

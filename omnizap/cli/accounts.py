@@ -2,7 +2,7 @@
 
 - `login-link OWNER [--ttl SECONDS]` prints a link that signs OWNER in once (the token is stored only
   as a digest; the printed link is the only copy).
-- `ban` (by --owner, --email and/or --subject), `unban BAN_ID`, `bans` (active; --all for every row).
+- `ban` (by --owner, --email and/or --subject), `unban BAN_ID`, `list` (active bans; --all for every row).
 """
 
 from __future__ import annotations
@@ -69,13 +69,13 @@ def ban(
 @click.argument("ban_id", type=click.IntRange(1))
 @pass_app
 def unban(app: AppContext, ban_id: int) -> None:
-    """Lift ban BAN_ID (see `omnizap accounts bans`)."""
+    """Lift ban BAN_ID (see `omnizap accounts list`)."""
     if not _service(app).unban(ban_id):
         raise click.ClickException(f"no active ban with id {ban_id}")
     click.echo(f"ban {ban_id} lifted")
 
 
-@accounts.command("bans")
+@accounts.command("list")
 @click.option("--all", "include_inactive", is_flag=True, help="Include lifted and expired bans.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app

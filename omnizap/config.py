@@ -150,6 +150,21 @@ class Settings(BaseSettings):
         64 * 1024 * 1024, ge=0, description="Memory for built WhatsApp zips per process; 0 turns it off"
     )
 
+    # --- accounts and sign-in (http §7.1-7.3; docs/accounts.md) ---------------------------------
+    # Original names for Google and the session TTL; the OIDC_*, login-link, rate-limit and timeout
+    # knobs are new. OIDC_ISSUER_URL empty means Google (https://accounts.google.com); OIDC_CLIENT_ID/
+    # _SECRET fall back to the STICKER_WEB_GOOGLE_* values.
+    sticker_web_google_client_id: str = Field("", description="Google OAuth client id; empty: no Google")
+    sticker_web_google_client_secret: str = Field("", description="Google OAuth client secret")
+    sticker_web_google_session_ttl_ms: int = Field(604_800_000, ge=300_000, description="Session lifetime")
+    oidc_issuer_url: str = Field("", description="Any OpenID Connect issuer; empty: Google")
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_scopes: str = "openid email profile"
+    oidc_http_timeout_seconds: float = Field(5.0, gt=0, le=60)
+    sticker_web_login_link_ttl_seconds: int = Field(900, ge=60, le=7 * 86_400)
+    sticker_web_sign_in_rate_limit_per_minute: int = Field(10, ge=1, le=10_000)
+
     # --- http server ----------------------------------------------------------------------------
     metrics_enabled: bool = Field(True, description="Serve METRICS_PATH; the catalog is served either way")
     metrics_service_name: str = Field("omnizap", description="`service` label on every HTTP series")

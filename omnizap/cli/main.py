@@ -30,6 +30,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "storage": ("omnizap.cli.storage", "storage", "Object storage: backfill and verify."),
     "intel": ("omnizap.cli.intelligence", "intel", "Classification, curation and ranking jobs."),
     "bot": ("omnizap.cli.bot", "bot", "The sticker chat bot: a console, Telegram polling, WhatsApp Web."),
+    "accounts": ("omnizap.cli.accounts", "accounts", "Web accounts: one-time sign-in links and bans."),
 }
 
 

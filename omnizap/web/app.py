@@ -29,12 +29,13 @@ from omnizap.config import Settings, get_settings
 from omnizap.platform.logging import AccessLog, configure_logging
 from omnizap.platform.metrics import HttpMetrics, MetricsExposition
 from omnizap.runtime import Runtime
-from omnizap.web.api import assets, interactions
+from omnizap.web.api import accounts, assets, interactions
 from omnizap.web.api.catalog import MARKETPLACE_STATS_PATH, build_catalog_router, build_marketplace_router
 from omnizap.web.api.errors import install_error_handlers
 from omnizap.web.http.cache import CachedResponseLane, ResponseCache
 from omnizap.web.http.pipeline import RequestPipeline
 from omnizap.web.operations import DOCS_PATH, OPENAPI_PATH, build_operations_router
+from omnizap.web.pages import accounts as account_pages
 from omnizap.web.pages import build_router as build_pages_router
 from omnizap.web.pages.login import build_login_router
 from omnizap.web.seo import SITEMAP_PATH, build_seo_router
@@ -133,7 +134,9 @@ def create_app(
     install_error_handlers(app)
 
     api_base = "/" + settings.sticker_api_base_path.strip("/")
-    # Order matters: the catalog's fixed segments (stats, creators, …) come before `/{packKey}`.
+    # Order matters: the catalog's fixed segments (stats, creators, …) come before `/{packKey}`;
+    # the session routes (`/me`, `/auth/…`) before the catalog's.
+    app.include_router(accounts.build_router(api_base))
     app.include_router(build_catalog_router(api_base))
     app.include_router(build_marketplace_router())
     app.include_router(interactions.build_router(api_base))
@@ -141,6 +144,7 @@ def create_app(
     app.include_router(build_seo_router())
     metrics_path = settings.metrics_path if settings.metrics_enabled else None
     app.include_router(build_operations_router(metrics_path=metrics_path, title=TITLE))
+    app.include_router(account_pages.build_router())
     app.include_router(build_pages_router(settings.sticker_web_path))
     for chat_router in build_webhook_routers(settings, inbox_accept(runtime.database)):
         app.include_router(chat_router)

@@ -501,4 +501,104 @@ platform_lock_slot = sa.Table(
     sa.Column("scope", sa.String(32), primary_key=True),
     sa.Column("slot", sa.Integer, primary_key=True, autoincrement=False),
     updated_at_column(),
+# --- accounts and sign-in (http §7.1-7.3; docs/accounts.md) -----------------------------------------
+# A person's packs belong to their account through `owner_jid`. Session, link and login-state tokens
+# are stored only as SHA-256 hex digests (`*_hash`); the raw values exist only in the browser.
+AUTH_METHODS = ("oidc", "google_id_token", "login_link", "whatsapp_link")
+
+sticker_web_account = sa.Table(
+    "sticker_web_account",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("owner_jid", sa.String(255), nullable=False, unique=True),
+    sa.Column("email", sa.String(255), nullable=True),
+    flag_column("email_verified"),
+    sa.Column("oidc_issuer", sa.String(255), nullable=True),
+    sa.Column("oidc_subject", sa.String(255), nullable=True),
+    sa.Column("display_name", sa.String(255), nullable=True),
+    sa.Column("picture_url", sa.String(1000), nullable=True),
+    sa.Column("last_login_at", UtcDateTime(), nullable=True),
+    created_at_column(),
+    updated_at_column(),
+    sa.UniqueConstraint("oidc_issuer", "oidc_subject"),
+    sa.Index("ix_web_account_email", "email"),
+)
+
+sticker_web_google_session = sa.Table(
+    "sticker_web_google_session",
+    metadata,
+    sa.Column("session_token_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "account_id",
+        sa.String(36),
+        sa.ForeignKey("sticker_web_account.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("google_sub", sa.String(255), nullable=True, comment="OIDC subject (the original's column)"),
+    sa.Column("owner_jid", sa.String(255), nullable=False),
+    sa.Column("email", sa.String(255), nullable=True),
+    sa.Column("name", sa.String(255), nullable=True),
+    sa.Column("picture", sa.String(1000), nullable=True),
+    sa.Column("auth_method", sa.String(32), nullable=False),
+    created_at_column(),
+    sa.Column("last_seen_at", UtcDateTime(), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    _one_of("auth_method", AUTH_METHODS, "auth_method"),
+    sa.Index("ix_web_session_account", "account_id"),
+    sa.Index("ix_web_session_owner", "owner_jid"),
+    sa.Index("ix_web_session_expires", "expires_at"),
+)
+
+# One-time sign-in links made by `omnizap accounts login-link`.
+sticker_web_login_token = sa.Table(
+    "sticker_web_login_token",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("owner_jid", sa.String(255), nullable=False),
+    created_at_column(),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    sa.Column("used_at", UtcDateTime(), nullable=True),
+    sa.Index("ix_web_login_token_expires", "expires_at"),
+)
+
+# Pending OpenID Connect authorizations: state (hashed), nonce and PKCE verifier, used once.
+sticker_web_oidc_state = sa.Table(
+    "sticker_web_oidc_state",
+    metadata,
+    sa.Column("state_hash", sa.String(64), primary_key=True),
+    sa.Column("nonce", sa.String(128), nullable=False),
+    sa.Column("code_verifier", sa.String(128), nullable=False),
+    sa.Column("next_path", sa.String(512), nullable=True),
+    created_at_column(),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_web_oidc_state_expires", "expires_at"),
+)
+
+# Sign-in attempts per client (HMAC of the address, never the address) for the sign-in rate limit.
+sticker_web_auth_attempt = sa.Table(
+    "sticker_web_auth_attempt",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("client_key", sa.String(64), nullable=False),
+    created_at_column(),
+    sa.Index("ix_web_auth_attempt_client_time", "client_key", "created_at"),
+)
+
+# Banned people: any of owner_jid, email or OIDC subject matches. Managed by the CLI (and, later, the
+# moderation panel); checked at every sign-in and on every request carrying a session.
+sticker_web_ban = sa.Table(
+    "sticker_web_ban",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("owner_jid", sa.String(255), nullable=True),
+    sa.Column("email", sa.String(255), nullable=True),
+    sa.Column("oidc_subject", sa.String(255), nullable=True),
+    sa.Column("reason", sa.String(500), nullable=False, default="", server_default=""),
+    sa.Column("created_by", sa.String(120), nullable=True),
+    created_at_column(),
+    sa.Column("expires_at", UtcDateTime(), nullable=True),
+    sa.Column("revoked_at", UtcDateTime(), nullable=True),
+    sa.Index("ix_web_ban_owner", "owner_jid"),
+    sa.Index("ix_web_ban_email", "email"),
+    sa.Index("ix_web_ban_subject", "oidc_subject"),
 )

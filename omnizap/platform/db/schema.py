@@ -447,6 +447,8 @@ chat_telegram_sticker_set = sa.Table(
     created_at_column(),
     updated_at_column(),
 )
+
+
 # --- chat bot (docs/chat.md) --------------------------------------------------------------------------
 # Per-chat choices (prefix, reply language, group auto-sticker), the sticker each person used last
 # (what `/pack add` takes when no sticker is quoted), fixed rate-limit windows shared by every worker
@@ -490,6 +492,8 @@ chat_login_nonce = sa.Table(
     created_at_column(),
     sa.Index("ix_chat_login_nonce_expires", "expires_at"),
 )
+
+
 # --- lock slots -------------------------------------------------------------------------------------
 # Row locks that make a count-then-insert atomic per key on PostgreSQL and MySQL (an owner's pack
 # limit, a client's interaction budget): the writer upserts the row of its key's slot first, which
@@ -501,6 +505,9 @@ platform_lock_slot = sa.Table(
     sa.Column("scope", sa.String(32), primary_key=True),
     sa.Column("slot", sa.Integer, primary_key=True, autoincrement=False),
     updated_at_column(),
+)
+
+
 # --- accounts and sign-in (http §7.1-7.3; docs/accounts.md) -----------------------------------------
 # A person's packs belong to their account through `owner_jid`. Session, link and login-state tokens
 # are stored only as SHA-256 hex digests (`*_hash`); the raw values exist only in the browser.

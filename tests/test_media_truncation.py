@@ -7,6 +7,7 @@ Refusal is checked in the converter, through the service (nothing stored) and th
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -16,12 +17,13 @@ import media_factory as mf
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from PIL import ImageFile
+from PIL import Image, ImageFile
 
 from omnizap.cli.main import cli
 from omnizap.config import Settings, reset_settings_cache
 from omnizap.core.stickers.errors import MediaRejected
 from omnizap.core.stickers.exif import StickerMetadata
+from omnizap.core.stickers.integrity import jpeg_may_be_short
 from omnizap.core.stickers.media import convert_to_sticker
 from omnizap.core.stickers.service import StickerService
 from omnizap.platform.db import Database
@@ -30,6 +32,13 @@ from omnizap.platform.storage import LocalStorage
 
 OWNER = "5511977776666@s.whatsapp.net"
 METADATA = StickerMetadata("Pack", "Publisher")
+
+
+def jpeg_in_mode(mode: str) -> bytes:
+    """A JPEG stored in `mode` (greyscale, CMYK); media_factory's encoder always writes RGB."""
+    buffer = io.BytesIO()
+    mf.photo_like_image(400, 300).convert(mode).save(buffer, "JPEG")
+    return buffer.getvalue()
 
 
 def jpeg_claiming_6000() -> bytes:
@@ -76,6 +85,8 @@ def apng_frame_cut() -> bytes:
 HOSTILE: dict[str, Callable[[], bytes]] = {
     "jpeg-sof-6000x6000": jpeg_claiming_6000,
     "jpeg-progressive-more-rows": progressive_jpeg_claiming_more_rows,
+    "jpeg-grey-sof-2000x2000": lambda: mf.jpeg_claiming_size(jpeg_in_mode("L"), 2000, 2000),
+    "jpeg-cmyk-sof-2000x2000": lambda: mf.jpeg_claiming_size(jpeg_in_mode("CMYK"), 2000, 2000),
     "png-cut-in-idat": png_cut_in_idat,
     "png-short-rows": png_short_rows,
     "png-interlaced-short-rows": interlaced_png_short_rows,
@@ -110,6 +121,25 @@ def test_jpeg_refusal_names_the_claimed_size() -> None:
     assert "6000×6000" in refusal(jpeg_claiming_6000()).message
 
 
+def test_the_costly_jpeg_check_runs_only_where_data_may_be_short() -> None:
+    """Complete baseline photos skip the second decode; short, progressive and CMYK files get it."""
+
+    def decoded(data: bytes) -> Image.Image:
+        image = Image.open(io.BytesIO(data))
+        image.draft(image.mode, (512, 512))
+        image.load()
+        return image
+
+    photo = mf.encode_image(mf.photo_like_image(400, 300), "JPEG")
+    assert not jpeg_may_be_short(decoded(photo))
+    assert jpeg_may_be_short(decoded(jpeg_claiming_6000()))
+    assert jpeg_may_be_short(decoded(mf.jpeg_claiming_size(photo, 400, 340)))
+    progressive = mf.encode_image(mf.photo_like_image(400, 300), "JPEG", progressive=True)
+    assert jpeg_may_be_short(decoded(progressive))
+    assert jpeg_may_be_short(decoded(jpeg_in_mode("CMYK")))
+    assert not jpeg_may_be_short(decoded(jpeg_in_mode("L")))
+
+
 def test_mp4_stream_cut_short_inside_a_whole_looking_container(tmp_path: Path) -> None:
     error = refusal(mf.mp4_stream_cut_short(tmp_path / "fast-start.mp4"))
     assert error.code == "TRUNCATED_FILE" and "incomplete" in error.message
@@ -120,8 +150,8 @@ def test_mp4_stream_cut_short_inside_a_whole_looking_container(tmp_path: Path) -
     [
         lambda: mf.encode_image(mf.photo_like_image(400, 300), "JPEG"),
         lambda: mf.encode_image(mf.photo_like_image(400, 300), "JPEG", progressive=True),
-        lambda: mf.encode_image(mf.photo_like_image(400, 300).convert("L"), "JPEG"),
-        lambda: mf.encode_image(mf.photo_like_image(400, 300).convert("CMYK"), "JPEG"),
+        lambda: jpeg_in_mode("L"),
+        lambda: jpeg_in_mode("CMYK"),
         lambda: mf.encode_image(mf.photo_like_image(400, 300), "JPEG") + b"trailing junk" * 4,
         lambda: mf.encode_image(mf.noise_image(120, 90), "PNG", interlace=1),
         lambda: mf.encode_image(mf.noise_image(33, 17).convert("1"), "PNG"),

@@ -31,8 +31,6 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import emoji as emoji_data
-
 from omnizap.core.errors import InvalidInput
 
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
@@ -206,6 +204,8 @@ def fit(field: TextField, value: object) -> str | None:
 
 def _split_emojis(token: str) -> list[str] | None:
     """The emoji that `token` consists of, or None if any part of it is not an emoji."""
+    import emoji as emoji_data  # loaded on first use: its tables cost ~150 ms at import
+
     found = emoji_data.emoji_list(token)
     position = 0
     parts = []

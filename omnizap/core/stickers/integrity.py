@@ -14,6 +14,8 @@ import struct
 import zlib
 from collections.abc import Iterator
 
+from PIL import Image
+
 from omnizap.core.stickers.errors import CORRUPT_FILE, TRUNCATED_FILE, MediaRejected
 from omnizap.core.stickers.formats import effective_delay_ms
 from omnizap.core.stickers.limits import IngestLimits
@@ -31,6 +33,7 @@ def _short(name: str, detail: str) -> MediaRejected:
 # Huffman-coded baseline, extended and progressive frames: the ones ffmpeg's decoder reads fully.
 # Lossless, hierarchical and arithmetic-coded JPEGs (rare) are left to Pillow alone.
 _CHECKED_SOF = {0xC0, 0xC1, 0xC2}
+_UNSET_GREY = 128  # what a block without coefficients decodes to
 
 
 def _jpeg_frame_marker(data: bytes) -> tuple[int, int] | None:
@@ -51,6 +54,23 @@ def _jpeg_frame_marker(data: bytes) -> tuple[int, int] | None:
             return marker, data[position + 4] if position + 4 < len(data) else 0
         position += 2 + length
     return None
+
+
+def jpeg_may_be_short(image: Image.Image) -> bool:
+    """Whether a JPEG Pillow decoded may hold less data than its header declares (then check it).
+
+    When libjpeg runs out of data it leaves every remaining block's coefficients at zero, which
+    decodes to flat mid-grey; in a sequential JPEG the last block (bottom right of the stored
+    raster) is always among them. A picture whose last pixel is not that grey is complete, so the
+    costly check runs only for the rest: that grey, progressive files (whose later scans only
+    refine), and colour models where zero is not grey.
+    """
+    if image.info.get("progressive") or image.info.get("progression"):
+        return True
+    if image.mode not in ("L", "RGB"):
+        return True
+    last = image.getpixel((image.width - 1, image.height - 1))
+    return last == (_UNSET_GREY if image.mode == "L" else (_UNSET_GREY,) * 3)
 
 
 def check_jpeg_complete(data: bytes, width: int, height: int) -> None:
@@ -84,7 +104,7 @@ def check_jpeg_complete(data: bytes, width: int, height: int) -> None:
 
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 _ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
-_INFLATE_STEP = 1 << 20
+_INFLATE_STEP = 1 << 18
 
 
 def png_raw_size(width: int, height: int, bits_per_pixel: int, interlaced: bool) -> int:
@@ -101,17 +121,21 @@ def png_raw_size(width: int, height: int, bits_per_pixel: int, interlaced: bool)
 
 
 def _inflated_size(compressed: bytes, wanted: int) -> int:
-    """Bytes `compressed` inflates to, counting no further than `wanted` (a bomb costs nothing more)."""
+    """Bytes `compressed` inflates to, counting no further than `wanted` (a bomb costs nothing more).
+
+    The input is fed in slices, so no call copies the whole remaining stream.
+    """
     inflater = zlib.decompressobj()
     produced = 0
-    pending = compressed
+    view = memoryview(compressed)
     try:
-        while produced < wanted and not inflater.eof:
-            chunk = inflater.decompress(pending, _INFLATE_STEP)
-            produced += len(chunk)
-            pending = inflater.unconsumed_tail
-            if not chunk and not pending:
-                break  # the input is used up before the stream ends
+        for start in range(0, len(view), _INFLATE_STEP):
+            pending: bytes | memoryview = view[start : start + _INFLATE_STEP]
+            while pending and produced < wanted and not inflater.eof:
+                produced += len(inflater.decompress(pending, _INFLATE_STEP))
+                pending = inflater.unconsumed_tail
+            if produced >= wanted or inflater.eof:
+                break
     except zlib.error as exc:
         raise MediaRejected(
             CORRUPT_FILE, f"the PNG image data is damaged ({exc}); re-export it and try again"

@@ -43,7 +43,7 @@ from omnizap.core.stickers.formats import (
     effective_delay_ms,
     probe_source,
 )
-from omnizap.core.stickers.integrity import check_jpeg_complete, check_png_complete
+from omnizap.core.stickers.integrity import check_jpeg_complete, check_png_complete, jpeg_may_be_short
 from omnizap.core.stickers.limits import (
     STICKER_SIDE,
     WHATSAPP_ANIMATED_MAX_BYTES,
@@ -122,9 +122,7 @@ def convert_to_sticker(
     limits = limits or IngestLimits()
     configure_pillow(limits)
     probe = probe_source(data, limits)
-    if probe.format is SourceFormat.JPEG:
-        check_jpeg_complete(data, probe.width, probe.height)
-    elif probe.format is SourceFormat.PNG:
+    if probe.format is SourceFormat.PNG:
         check_png_complete(data, limits)
     if probe.format is SourceFormat.WEBP and (probe.width, probe.height) == (STICKER_SIDE, STICKER_SIDE):
         passthrough = _try_passthrough(data, probe, metadata, limits, keep_existing_metadata)
@@ -325,6 +323,8 @@ def _decode_still(data: bytes, probe: SourceProbe) -> Image.Image:
             # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when that still covers 512 px: much faster.
             image.draft(image.mode, fitted_size(*image.size))
         _load(image, probe.format)
+        if probe.format is SourceFormat.JPEG and jpeg_may_be_short(image):
+            check_jpeg_complete(data, probe.width, probe.height)
         upright = ImageOps.exif_transpose(image)  # phone photos are stored sideways plus a tag
         return _fit_and_pad(upright)
 

@@ -228,3 +228,163 @@ def gif_bomb(width: int = 60_000, height: int = 60_000) -> bytes:
 
 def truncated(data: bytes, keep: float = 0.5) -> bytes:
     return data[: max(1, int(len(data) * keep))]
+
+
+# --- short image data inside a whole-looking file ---------------------------------------------------
+
+
+def jpeg_claiming_size(data: bytes, width: int, height: int) -> bytes:
+    """A real JPEG whose frame header (SOF) is rewritten to claim `width`×`height` pixels."""
+    out = bytearray(data)
+    position = 2
+    while position + 4 <= len(out):
+        marker = out[position + 1]
+        (length,) = struct.unpack_from(">H", out, position + 2)
+        if marker in (0xC0, 0xC1, 0xC2):
+            struct.pack_into(">HH", out, position + 5, height, width)
+            return bytes(out)
+        position += 2 + length
+    raise ValueError("no frame header found")
+
+
+def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    chunks, position = [], 8
+    while position < len(data):
+        length, kind = struct.unpack_from(">I4s", data, position)
+        chunks.append((kind, data[position + 8 : position + 8 + length]))
+        position += 12 + length
+    return chunks
+
+
+def png_cut_in_idat(data: bytes, keep: float = 0.5) -> bytes:
+    """The PNG cut inside its image data, then closed again with valid chunk lengths, CRCs and IEND."""
+    chunks = _png_chunks(data)
+    image_data = b"".join(body for kind, body in chunks if kind == b"IDAT")
+    header = [(kind, body) for kind, body in chunks if kind not in (b"IDAT", b"IEND")]
+    kept = image_data[: int(len(image_data) * keep)]
+    return b"\x89PNG\r\n\x1a\n" + b"".join(
+        _png_chunk(kind, body) for kind, body in [*header, (b"IDAT", kept), (b"IEND", b"")]
+    )
+
+
+def png_with_short_rows(data: bytes, keep: float = 0.5) -> bytes:
+    """The PNG's scanlines cut to a fraction and re-compressed as a complete zlib stream."""
+    chunks = _png_chunks(data)
+    raw = zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"))
+    header = [(kind, body) for kind, body in chunks if kind not in (b"IDAT", b"IEND")]
+    short = zlib.compress(raw[: int(len(raw) * keep)])
+    return b"\x89PNG\r\n\x1a\n" + b"".join(
+        _png_chunk(kind, body) for kind, body in [*header, (b"IDAT", short), (b"IEND", b"")]
+    )
+
+
+def _gif_frames(data: bytes) -> list[tuple[int, list[int]]]:
+    """(descriptor offset, offsets of its LZW sub-blocks) of every frame of a GIF."""
+    position = 13
+    if data[10] & 0x80:
+        position += 3 * (2 << (data[10] & 0x07))
+    frames = []
+    while data[position] != 0x3B:
+        if data[position] == 0x21:
+            position += 2
+            while data[position]:
+                position += 1 + data[position]
+            position += 1
+            continue
+        local = data[position + 9]
+        blocks, cursor = [], position + 10 + (3 * (2 << (local & 0x07)) if local & 0x80 else 0) + 1
+        while data[cursor]:
+            blocks.append(cursor)
+            cursor += 1 + data[cursor]
+        frames.append((position, blocks))
+        position = cursor + 1
+    return frames
+
+
+def gif_cut_mid_frame(data: bytes, *, closed: bool) -> bytes:
+    """The GIF cut in the middle of its last frame's LZW data; `closed` ends the frame and file there."""
+    _, blocks = _gif_frames(data)[-1]
+    middle = blocks[len(blocks) // 2]
+    if len(blocks) > 1:
+        cut = data[:middle]
+    else:
+        size = data[middle] // 2
+        cut = data[:middle] + bytes([size]) + data[middle + 1 : middle + 1 + size]
+    return cut + b"\x00\x3b" if closed else cut
+
+
+def webp_cut_mid_frame(data: bytes, frame: int = -1) -> bytes:
+    """An (animated) WebP whose frame's bitstream is cut in half, with every RIFF size made to fit."""
+    from omnizap.core.stickers.webp import Chunk, join_chunks, split_chunks
+
+    chunks = split_chunks(data)
+    frames = [index for index, chunk in enumerate(chunks) if chunk.fourcc in (b"ANMF", b"VP8 ", b"VP8L")]
+    index = frames[frame]
+    chunk = chunks[index]
+    if chunk.fourcc != b"ANMF":
+        chunks[index] = Chunk(chunk.fourcc, chunk.payload[: len(chunk.payload) // 2])
+        return join_chunks(chunks)
+    body, subchunks, offset = chunk.payload[16:], [], 0
+    while offset < len(body):
+        size = struct.unpack_from("<I", body, offset + 4)[0]
+        subchunks.append([body[offset : offset + 4], body[offset + 8 : offset + 8 + size]])
+        offset += 8 + size + (size & 1)
+    subchunks[-1][1] = subchunks[-1][1][: len(subchunks[-1][1]) // 2]
+    rebuilt = b"".join(
+        kind + struct.pack("<I", len(payload)) + payload + b"\x00" * (len(payload) & 1)
+        for kind, payload in subchunks
+    )
+    chunks[index] = Chunk(b"ANMF", chunk.payload[:16] + rebuilt)
+    return join_chunks(chunks)
+
+
+def _boxes(data: bytes) -> dict[bytes, tuple[int, int]]:
+    boxes, position = {}, 0
+    while position < len(data):
+        size, kind = struct.unpack_from(">I4s", data, position)
+        boxes[kind] = (position, size)
+        position += size
+    return boxes
+
+
+def mp4_stream_cut_short(path: object, *, keep: float = 0.5) -> bytes:
+    """A fast-start MP4 (index first) whose media data is cut, its box size rewritten to match.
+
+    The index still lists every frame, so only the missing packets show the cut. `path` is a
+    scratch file: ffmpeg's fast-start pass needs a real file.
+    """
+    source = video("mp4", seconds=2, fps=10)
+    with (
+        av.open(io.BytesIO(source)) as original,
+        av.open(str(path), "w", format="mp4", options={"movflags": "faststart"}) as out,
+    ):
+        template = original.streams.video[0]
+        stream = out.add_stream_from_template(template)
+        for packet in original.demux(template):
+            if packet.dts is None:
+                continue
+            packet.stream = stream
+            out.mux(packet)
+    with open(str(path), "rb") as handle:
+        data = bytearray(handle.read())
+    boxes = _boxes(bytes(data))
+    assert boxes[b"moov"][0] < boxes[b"mdat"][0], "fast start did not move the index first"
+    start, size = boxes[b"mdat"]
+    end = start + int(size * keep)
+    struct.pack_into(">I", data, start, end - start)
+    return bytes(data[:end])
+
+
+def live_webm(count: int = 20, size: tuple[int, int] = (96, 64)) -> bytes:
+    """A VP8 WebM as browsers record it (MediaRecorder): segment and cluster sizes left open."""
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="webm", options={"live": "1"}) as container:
+        stream = container.add_stream("libvpx", rate=10)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for frame in animation_frames(count, size, alpha=False):
+            for packet in stream.encode(av.VideoFrame.from_image(frame.convert("RGB"))):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buffer.getvalue()

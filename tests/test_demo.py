@@ -301,7 +301,7 @@ def test_create_packs_writes_a_batch_with_items_events_and_history(
                 publisher="Ana",
                 description="Fofos [pack-tags:gatos]",
                 items=[
-                    NewPackItem(stickers[0], emojis=["🐱", "😺"], accessibility_label="Gato\nlaranja"),
+                    NewPackItem(stickers[0], emojis=["🐱", "😺"], accessibility_label="Gato\tlaranja"),
                     NewPackItem(stickers[1], emojis="😹"),
                     NewPackItem(stickers[0], emojis=["🙀"]),  # a repeat: kept once, at its first place
                 ],

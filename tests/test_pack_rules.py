@@ -59,9 +59,14 @@ def test_sanitize_keeps_words_apart(words):
     assert rules.sanitize_text(joined, 10_000) == " ".join(words)
 
 
-def test_require_text_names_the_field():
-    with pytest.raises(InvalidInput, match="Pack name is required"):
-        rules.require_text(" \n ", 120, "Pack name")
+def test_pack_field_limits_come_from_the_text_policy():
+    assert (rules.NAME_MAX, rules.PUBLISHER_MAX, rules.DESCRIPTION_MAX, rules.LABEL_MAX) == (
+        120,
+        120,
+        1024,
+        255,
+    )
+    assert rules.EMOJIS_MAX == 3
 
 
 @pytest.mark.parametrize("value", [None, "", "-", "clear", "CLEAR", " \t "])
@@ -152,7 +157,8 @@ def test_emojis_examples():
     assert rules.normalize_emojis("😀, 😂,,😎") == ["😀", "😂", "😎"]
     assert rules.normalize_emojis(["😀 😂", " ", "😀"]) == ["😀", "😂"]
     assert rules.normalize_emojis(None) == []
-    assert rules.normalize_emojis(",".join(str(n) for n in range(20))) == [str(n) for n in range(8)]
+    with pytest.raises(InvalidInput, match="not an emoji"):  # digits are not emoji (keycaps are)
+        rules.normalize_emojis(",".join(str(n) for n in range(20)))
     with pytest.raises(InvalidInput):
         rules.normalize_emojis(["😀", 3])  # type: ignore[list-item]
     with pytest.raises(InvalidInput):
@@ -161,11 +167,14 @@ def test_emojis_examples():
 
 @given(st.one_of(any_text, st.lists(any_text, max_size=30)))
 def test_emoji_properties(value):
-    emojis = rules.normalize_emojis(value)
+    """Pack items follow the text policy: anything is either refused or 0–3 distinct emoji."""
+    try:
+        emojis = rules.normalize_emojis(value)
+    except InvalidInput:
+        return
     assert len(emojis) <= rules.EMOJIS_MAX
     assert len(set(emojis)) == len(emojis)
     assert all(emoji and not any(char.isspace() for char in emoji) for emoji in emojis)
-    assert all(len(emoji) <= rules.EMOJI_MAX_CHARS for emoji in emojis)
 
 
 @pytest.mark.parametrize("value", ["public", "PUBLIC", " Unlisted ", "private", "public\n"])

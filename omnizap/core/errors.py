@@ -6,17 +6,32 @@ from typing import Any
 
 
 class StickerPackError(Exception):
-    """A domain rule refused the operation. `code` is stable; `message` tells the user what to do."""
+    """A domain rule refused the operation. `code` is stable; `message` tells the user what to do.
+
+    `message` and `details` may name what only an operator can act on (a CLI command, a setting);
+    `public_message` and `public_details` are what anonymous HTTP clients get instead, and default to
+    them. The web layer answers only with the public pair (omnizap.web.api.errors).
+    """
 
     code = "INTERNAL_ERROR"
     http_status = 500
 
-    def __init__(self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+        public_message: str | None = None,
+        public_details: dict[str, Any] | None = None,
+    ):
         super().__init__(message)
         if code is not None:
             self.code = code
         self.message = message
         self.details = details or {}
+        self.public_message = message if public_message is None else public_message
+        self.public_details = self.details if public_details is None else public_details
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message}

@@ -137,7 +137,8 @@ class WhatsAppDownloads:
 def public_refusal(refusal: ExportRefused) -> ExportRefused:
     """The refusal as a visitor should read it: the WhatsApp rule, not the operator's command line.
 
-    The exporter's messages read "<what is wrong> — <how an operator fixes it>"; anonymous
-    downloaders get the first part (the rule and position stay in `details`)."""
-    what = refusal.message.split(" — ", 1)[0].rstrip(". ")
-    return ExportRefused(f"This pack cannot be added to WhatsApp: {what}.", details=refusal.details)
+    The exporter gives every problem a public wording (no command, setting or storage detail); only
+    that wording and the rule's name and position reach the anonymous downloader."""
+    what = refusal.public_message.rstrip(". ")
+    public = f"This pack cannot be added to WhatsApp: {what}."
+    return ExportRefused(public, details=refusal.public_details, public_message=public)

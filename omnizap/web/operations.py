@@ -52,8 +52,11 @@ def _head_revision() -> str:
     return head_revision()
 
 
+SCHEMA_NOT_CURRENT = "database schema is older than this release; the operator has to migrate it"
+
+
 def readiness(database: Database) -> tuple[bool, str]:
-    """(ready, reason). Never raises; the reason names no host, user or password."""
+    """(ready, reason). Never raises; the reason names no host, user, password, command or revision."""
     # Alembic loads on the first probe, not with the app: every HTTP worker imports the app
     # before it can answer, and the migration machinery is a tenth of that import.
     from omnizap.platform.db.migrate import current_revision, is_current
@@ -65,10 +68,13 @@ def readiness(database: Database) -> tuple[bool, str]:
     except Exception as exc:
         logger.warning("readiness: database unreachable: %s", type(exc).__name__)
         return False, f"database unreachable ({type(exc).__name__})"
-    return False, (
-        f"database schema is at {current or 'no version'}, this release needs {_head_revision()}: "
-        "run `omnizap migrate`"
+    # The probe's answer is public: it says what is wrong, the log says how to fix it.
+    logger.warning(
+        "readiness: database schema is at %s, this release needs %s: run `omnizap migrate`",
+        current or "no version",
+        _head_revision(),
     )
+    return False, SCHEMA_NOT_CURRENT
 
 
 # Our own page around the vendored UI: no inline script or style, so the CSP needs no hashes.
@@ -153,8 +159,7 @@ def build_operations_router(*, metrics_path: str | None, title: str) -> APIRoute
                     "application/json": {
                         "example": {
                             "status": "unavailable",
-                            "reason": "database schema is at no version, this release needs 0002: "
-                            "run `omnizap migrate`",
+                            "reason": SCHEMA_NOT_CURRENT,
                         }
                     }
                 },

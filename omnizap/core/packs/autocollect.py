@@ -19,16 +19,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from omnizap.config import Settings
+from omnizap.core import text_policy
 from omnizap.core.errors import DuplicateSticker, PackLimitReached
 from omnizap.core.owners import normalize_owner_jid
 from omnizap.core.packs.models import Pack
-from omnizap.core.packs.rules import (
-    COLLECTOR_DESCRIPTION,
-    PUBLISHER_MAX,
-    next_auto_pack_name,
-    sanitize_text,
-)
+from omnizap.core.packs.rules import COLLECTOR_DESCRIPTION, next_auto_pack_name
 from omnizap.core.packs.service import PackService, pack_kind
+from omnizap.core.text_policy import PUBLISHER
 
 CollectStatus = Literal["added", "duplicate", "skipped"]
 
@@ -114,10 +111,11 @@ class AutoCollector:
     def _new_collector(
         self, owner: str, sticker: str, sender_name: str | None, packs: list[Pack], full: Pack | None
     ) -> Pack:
+        # The sender's display name is derived, not typed into this field: made to fit, never refused.
         publisher = (
-            sanitize_text(sender_name, PUBLISHER_MAX)
+            text_policy.fit(PUBLISHER, sender_name)
             or (full.publisher if full is not None else None)
-            or sanitize_text(self.settings.sticker_default_publisher, PUBLISHER_MAX)
+            or text_policy.fit(PUBLISHER, self.settings.sticker_default_publisher)
             or "OmniZap"
         )
         return self.packs.create_pack(

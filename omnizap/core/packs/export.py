@@ -23,7 +23,7 @@ import re
 import urllib.parse
 import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
@@ -103,11 +103,17 @@ class WhatsAppExport:
 
 @dataclass(frozen=True)
 class ExportProblem:
-    """One broken rule. `position` is the sticker's 1-based place in the pack, None for pack-wide rules."""
+    """One broken rule. `position` is the sticker's 1-based place in the pack, None for pack-wide rules.
+
+    `message` is for the pack's owner and the operator: it names the command or setting that fixes
+    the problem. `public_message` says only what is wrong, for anonymous downloaders: no command,
+    setting, storage detail or decoder output.
+    """
 
     rule: str
     message: str
     position: int | None = None
+    public_message: str = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -206,6 +212,10 @@ def website_problem(value: str, setting: str, required_host: str | None = None) 
     return None
 
 
+# Settings problems are the operator's to fix; a visitor learns only that the server is at fault.
+SERVER_SETTINGS_PROBLEM = "This server's WhatsApp export settings are invalid; its operator has to fix them."
+
+
 class WhatsAppExporter:
     """Builds WhatsApp sticker-pack zips of packs, or says exactly which WhatsApp rule a pack breaks."""
 
@@ -226,6 +236,12 @@ class WhatsAppExporter:
                     "rule": first.rule,
                     "position": first.position,
                     "problems": [problem.message for problem in plan.problems],
+                },
+                public_message=first.public_message,
+                public_details={
+                    "rule": first.rule,
+                    "position": first.position,
+                    "problems": [problem.public_message for problem in plan.problems],
                 },
             )
         if plan.tray_png is None:  # unreachable: a pack with 3+ readable stickers always gets a tray
@@ -280,6 +296,7 @@ class WhatsAppExporter:
                 "pack_deleted",
                 f"Pack {key!r} was deleted, and WhatsApp export needs a live pack — its stickers are still "
                 "stored: add them to a new pack (`omnizap pack create`, `omnizap pack add`) and export that.",
+                public_message="The pack was deleted.",
             )
             return _Plan(snapshot, [], None, [problem])
         problems: list[ExportProblem] = []
@@ -304,6 +321,8 @@ class WhatsAppExporter:
                         f"give it some with `omnizap pack set {key} --owner OWNER --item {sticker.position} "
                         "--emojis 😀`, or set STICKER_EXPORT_DEFAULT_EMOJI.",
                         sticker.position,
+                        public_message=f"Sticker #{sticker.position} has no emoji, and WhatsApp needs 1 to 3 "
+                        "per sticker.",
                     )
                 )
         tray_png, tray_problems = self._tray(current, snapshot.items, stickers, broken)
@@ -322,6 +341,8 @@ class WhatsAppExporter:
                     "sticker_count",
                     f"WhatsApp needs {STICKERS_MIN} to {STICKERS_MAX} stickers in a pack; this pack has "
                     f"{count} — add {missing} more with `omnizap pack add {key} STICKER_ID --owner OWNER`.",
+                    public_message=f"WhatsApp needs {STICKERS_MIN} to {STICKERS_MAX} stickers in a pack; "
+                    f"this pack has {count}.",
                 )
             ]
         if count > STICKERS_MAX:
@@ -332,6 +353,8 @@ class WhatsAppExporter:
                     f"WhatsApp needs {STICKERS_MIN} to {STICKERS_MAX} stickers in a pack; this pack has "
                     f"{count} — take {extra} out with `omnizap pack remove {key} POSITION --owner OWNER` "
                     "(clone the pack first to keep them in a second pack).",
+                    public_message=f"WhatsApp needs {STICKERS_MIN} to {STICKERS_MAX} stickers in a pack; "
+                    f"this pack has {count}.",
                 )
             ]
         return []
@@ -346,7 +369,8 @@ class WhatsAppExporter:
         )
         if asset is None:
             message = f"Sticker #{position} ({item.sticker_id}) has no stored sticker record — {replace}."
-            return None, [ExportProblem("sticker_missing", message, position)]
+            unavailable = f"Sticker #{position} is not available."
+            return None, [ExportProblem("sticker_missing", message, position, public_message=unavailable)]
         data = self._read_file(asset)
         if data is None:
             message = (
@@ -354,13 +378,16 @@ class WhatsAppExporter:
                 "go into the zip — import its source again with `omnizap sticker import` (that restores the "
                 f"file), or take it out with `omnizap pack remove {key} {position} --owner OWNER`."
             )
-            return None, [ExportProblem("sticker_file_missing", message, position)]
+            unavailable = f"Sticker #{position} is not available."
+            problem = ExportProblem("sticker_file_missing", message, position, public_message=unavailable)
+            return None, [problem]
         if hashlib.sha256(data).hexdigest() != asset["sha256"]:
             message = (
                 f"Sticker #{position} ({item.sticker_id}): its stored file does not match its recorded "
                 f"checksum (damaged or replaced) — {replace}."
             )
-            return None, [ExportProblem("sticker_checksum", message, position)]
+            damaged = f"Sticker #{position} is damaged."
+            return None, [ExportProblem("sticker_checksum", message, position, public_message=damaged)]
         try:
             info = inspect_webp(data)
         except WebpFormatError as exc:
@@ -368,7 +395,8 @@ class WhatsAppExporter:
                 f"Sticker #{position} ({item.sticker_id}) is not a readable WebP file ({exc}), and WhatsApp "
                 f"takes only WebP stickers — {replace}."
             )
-            return None, [ExportProblem("sticker_format", message, position)]
+            not_webp = f"Sticker #{position} is not a readable WebP file; WhatsApp takes only WebP stickers."
+            return None, [ExportProblem("sticker_format", message, position, public_message=not_webp)]
         sticker = _Sticker(item, data, info)
         problems: list[ExportProblem] = []
         if (info.width, info.height) != (STICKER_SIDE, STICKER_SIDE):
@@ -378,6 +406,8 @@ class WhatsAppExporter:
                     f"Sticker #{position} is {info.width}×{info.height}, and WhatsApp needs every sticker "
                     f"to be exactly {STICKER_SIDE}×{STICKER_SIDE} — {replace}.",
                     position,
+                    public_message=f"Sticker #{position} is {info.width}×{info.height}, and WhatsApp needs "
+                    f"every sticker to be exactly {STICKER_SIDE}×{STICKER_SIDE}.",
                 )
             )
         kind, limit = (
@@ -392,6 +422,8 @@ class WhatsAppExporter:
                     f"Sticker #{position} has {len(data):,} bytes ({len(data) / 1024:.1f} KB), and WhatsApp "
                     f"allows a {kind} sticker at most {limit // 1024} KB ({limit:,} bytes) — {replace}.",
                     position,
+                    public_message=f"Sticker #{position} has {len(data) / 1024:.1f} KB, and WhatsApp "
+                    f"allows a {kind} sticker at most {limit // 1024} KB.",
                 )
             )
         if sticker.animated:
@@ -409,6 +441,8 @@ class WhatsAppExporter:
                         f"frame to last at least {WHATSAPP_MIN_FRAME_MS} ms ({len(short)} of "
                         f"{len(info.frame_durations_ms)} frames are shorter) — {replace}.",
                         position,
+                        public_message=f"Sticker #{position}: frame {index} lasts {duration} ms, and "
+                        f"WhatsApp needs every frame to last at least {WHATSAPP_MIN_FRAME_MS} ms.",
                     )
                 )
             if info.duration_ms > WHATSAPP_MAX_DURATION_MS:
@@ -419,6 +453,8 @@ class WhatsAppExporter:
                         f"animated stickers at most {WHATSAPP_MAX_DURATION_MS // 1000} s — {replace} "
                         "(import cuts videos to 10 s).",
                         position,
+                        public_message=f"Sticker #{position} lasts {info.duration_ms / 1000:.2f} s, and "
+                        f"WhatsApp allows animated stickers at most {WHATSAPP_MAX_DURATION_MS // 1000} s.",
                     )
                 )
         return sticker, problems
@@ -436,7 +472,11 @@ class WhatsAppExporter:
             f"{len(static)} static stickers — move the {kind} one(s) ({shown}) to a pack of their own "
             f"(`omnizap pack remove {key} POSITION --owner OWNER`, then `omnizap pack add`)."
         )
-        return [ExportProblem("mixed_pack", message, smaller[0])]
+        public = (
+            f"WhatsApp packs are all static or all animated; this pack mixes {len(animated)} animated and "
+            f"{len(static)} static stickers."
+        )
+        return [ExportProblem("mixed_pack", message, smaller[0], public_message=public)]
 
     def _emojis(self, sticker: _Sticker) -> list[str]:
         """The item's first 3 emojis; else those embedded in the sticker; else the default emoji."""
@@ -466,13 +506,15 @@ class WhatsAppExporter:
                 f"The tray icon is made from sticker #{cover.position}, which cannot be decoded ({exc}) — "
                 f"{fix}, or replace that sticker."
             )
-            return None, [ExportProblem("tray_image", message, cover.position)]
+            public = f"The tray icon cannot be made from sticker #{cover.position}."
+            return None, [ExportProblem("tray_image", message, cover.position, public_message=public)]
         if len(png) > TRAY_MAX_BYTES:
             message = (
                 f"The tray icon made from sticker #{cover.position} has {len(png) / 1024:.1f} KB, and "
                 f"WhatsApp allows at most {TRAY_MAX_BYTES // 1024} KB — {fix}."
             )
-            return None, [ExportProblem("tray_image", message, cover.position)]
+            public = f"The tray icon cannot be made from sticker #{cover.position}."
+            return None, [ExportProblem("tray_image", message, cover.position, public_message=public)]
         return png, []
 
     def _settings_problems(self) -> list[ExportProblem]:
@@ -493,7 +535,7 @@ class WhatsAppExporter:
             (settings.sticker_export_ios_app_store_link, "STICKER_EXPORT_IOS_APP_STORE_LINK", APP_STORE_HOST),
         ]
         problems = [
-            ExportProblem("website", message)
+            ExportProblem("website", message, public_message=SERVER_SETTINGS_PROBLEM)
             for value, name, host in checks
             if (message := website_problem(value.strip(), name, host)) is not None
         ]
@@ -504,6 +546,7 @@ class WhatsAppExporter:
                     "publisher_email",
                     "STICKER_EXPORT_PUBLISHER_EMAIL is not an email address — set it to one such as "
                     "stickers@example.org, or leave it empty.",
+                    public_message=SERVER_SETTINGS_PROBLEM,
                 )
             )
         return problems

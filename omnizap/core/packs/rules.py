@@ -12,17 +12,18 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from omnizap.core import text_policy
 from omnizap.core.errors import InvalidInput, PackNotFound
 from omnizap.platform.db.schema import PACK_STATUSES, VISIBILITIES
 
-# Field limits of the original (chat §2.1 "Limits recap"); the columns are sized to match.
-NAME_MAX = 120
-PUBLISHER_MAX = 120
-DESCRIPTION_MAX = 1024
-LABEL_MAX = 255
+# Field limits of the original (chat §2.1 "Limits recap"); the columns are sized to match. The
+# policy for stored text (omnizap.core.text_policy) owns them.
+NAME_MAX = text_policy.PACK_NAME.max_length
+PUBLISHER_MAX = text_policy.PUBLISHER.max_length
+DESCRIPTION_MAX = text_policy.DESCRIPTION.max_length
+LABEL_MAX = text_policy.ACCESSIBILITY_LABEL.max_length
 REFERENCE_MAX = 180
-EMOJIS_MAX = 8
-EMOJI_MAX_CHARS = 32  # room for the longest ZWJ sequences (families with skin tones)
+EMOJIS_MAX = text_policy.EMOJIS_PER_STICKER_MAX
 
 SLUG_MAX = 32
 KEY_SUFFIX_LENGTH = 5
@@ -49,7 +50,9 @@ def _is_separator_like(char: str) -> bool:
 
 
 def sanitize_text(value: object, max_len: int) -> str | None:
-    """Clean user text for storage: controls become spaces, whitespace collapses, cut to `max_len`.
+    """Lenient cleaning for text that is shown or looked up, not stored from input: references,
+    echoes of a bad value in a message, stored text written by other tools. Controls become spaces,
+    whitespace collapses, cut to `max_len`. Text people store goes through `text_policy` instead.
 
     Returns None when nothing is left ("missing"). Lone surrogates (undecodable bytes smuggled in
     through the shell) become U+FFFD so the text can always be encoded for the database.
@@ -69,20 +72,11 @@ def sanitize_text(value: object, max_len: int) -> str | None:
     return result or None
 
 
-def require_text(value: object, max_len: int, what: str) -> str:
-    """`sanitize_text` for a required field: refuses empty input with a message naming the field."""
-    cleaned = sanitize_text(value, max_len)
-    if cleaned is None:
-        raise InvalidInput(f"{what} is required: give at least one visible character (at most {max_len}).")
-    return cleaned
-
-
 def optional_description(value: object) -> str | None:
-    """A description, where empty, `-` or `clear` (any case) mean "no description"."""
-    cleaned = sanitize_text(value, DESCRIPTION_MAX)
-    if cleaned is None or cleaned.lower() in _CLEAR_WORDS:
+    """A description under the text policy, where empty, `-` or `clear` (any case) mean "none"."""
+    if value is None or str(value).strip().lower() in _CLEAR_WORDS:
         return None
-    return cleaned
+    return text_policy.optional(text_policy.DESCRIPTION, value)
 
 
 # --- pack keys --------------------------------------------------------------------------------------
@@ -151,30 +145,9 @@ def reference_candidates(reference: object) -> list[str]:
 
 # --- emojis, visibility, status ---------------------------------------------------------------------
 def normalize_emojis(value: str | Sequence[Any] | None) -> list[str]:
-    """Emojis of an item: a list or a text split on commas or spaces; empties and repeats dropped.
-
-    At most 8 are kept, like the original. They are not checked to be real emoji here; the WhatsApp
-    export insists on 1–3 per sticker and says so when a pack breaks that.
-    """
-    if value is None:
-        return []
-    if isinstance(value, str):
-        entries: list[Any] = value.split(",")
-    elif isinstance(value, Sequence):
-        entries = list(value)
-    else:
-        raise InvalidInput("Emojis must be a list or a comma-separated text such as 😀,😂.")
-    emojis: list[str] = []
-    for entry in entries:
-        if not isinstance(entry, str):
-            raise InvalidInput(f"Each emoji must be text, got {type(entry).__name__}.")
-        # An emoji never contains a space, so whitespace (controls included) separates entries too:
-        # "😀 😂" is two emojis, as is "😀,😂".
-        for token in (sanitize_text(entry, 10 * EMOJI_MAX_CHARS) or "").split():
-            emoji = token[:EMOJI_MAX_CHARS]
-            if emoji not in emojis:
-                emojis.append(emoji)
-    return emojis[:EMOJIS_MAX]
+    """Emojis of an item under the text policy: none, or 1–3 real emoji (a list, or a text split on
+    commas or spaces; repeats dropped). Anything else is refused with a message saying why."""
+    return text_policy.emoji_list(value)
 
 
 def validate_visibility(value: object) -> str:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from sqlalchemy.engine import Connection
 
 from omnizap.config import Settings
+from omnizap.core import text_policy
 from omnizap.core.errors import (
     DuplicateSticker,
     InvalidInput,
@@ -29,9 +30,7 @@ from omnizap.core.owners import normalize_owner_jid
 from omnizap.core.packs import repository as repo
 from omnizap.core.packs.models import Pack, PackItem
 from omnizap.core.packs.rules import (
-    LABEL_MAX,
     NAME_MAX,
-    PUBLISHER_MAX,
     is_collector_pack,
     is_theme_pack,
     is_valid_pack_key,
@@ -44,11 +43,11 @@ from omnizap.core.packs.rules import (
     random_key_suffix,
     reference_candidates,
     reorder_positions,
-    require_text,
     sanitize_text,
     validate_status,
     validate_visibility,
 )
+from omnizap.core.text_policy import ACCESSIBILITY_LABEL, PACK_NAME, PUBLISHER, THEME_KEY
 from omnizap.platform.db import Database
 from omnizap.platform.db.locks import PACK_OWNER, lock_key, lock_keys
 from omnizap.platform.db.types import utcnow
@@ -248,11 +247,11 @@ class PackService:
         """A new pack at version 1 with a fresh key; optionally filled with stickers (the first one
         becomes the cover) in the same transaction. Counts against the owner's pack limit."""
         owner = normalize_owner_jid(owner_jid)
-        clean_name = require_text(name, NAME_MAX, "Pack name")
+        clean_name = text_policy.required(PACK_NAME, name)
         clean_publisher = (
-            require_text(publisher, PUBLISHER_MAX, "Pack publisher")
+            text_policy.required(PUBLISHER, publisher)
             if publisher is not None
-            else sanitize_text(self.settings.sticker_default_publisher, PUBLISHER_MAX) or "OmniZap"
+            else text_policy.fit(PUBLISHER, self.settings.sticker_default_publisher) or "OmniZap"
         )
         if isinstance(initial_sticker_ids, str):  # one id, not a sequence of characters
             initial_sticker_ids = [initial_sticker_ids]
@@ -327,9 +326,9 @@ class PackService:
         """Clean one `NewPack` as `create_pack` would: (owner, row values, [(sticker, emojis, label)])."""
         owner = normalize_owner_jid(spec.owner_jid)
         publisher = (
-            require_text(spec.publisher, PUBLISHER_MAX, "Pack publisher")
+            text_policy.required(PUBLISHER, spec.publisher)
             if spec.publisher is not None
-            else sanitize_text(self.settings.sticker_default_publisher, PUBLISHER_MAX) or "OmniZap"
+            else text_policy.fit(PUBLISHER, self.settings.sticker_default_publisher) or "OmniZap"
         )
         created_at = spec.created_at or now
         if created_at.tzinfo is None:
@@ -343,14 +342,14 @@ class PackService:
             if sticker_id in seen:  # like create_pack: a sticker appears once, at its first place
                 continue
             seen.add(sticker_id)
-            label = sanitize_text(item.accessibility_label, LABEL_MAX)
+            label = text_policy.optional(ACCESSIBILITY_LABEL, item.accessibility_label)
             items.append((sticker_id, normalize_emojis(item.emojis), label))
         if len(items) > self.max_items:
             raise PackLimitReached(
                 f"A pack holds at most {self.max_items} stickers; {len(items)} were given."
             )
         values = {
-            "name": require_text(spec.name, NAME_MAX, "Pack name"),
+            "name": text_policy.required(PACK_NAME, spec.name),
             "publisher": publisher,
             "description": optional_description(spec.description),
             "visibility": validate_visibility(spec.visibility),
@@ -369,7 +368,7 @@ class PackService:
         can see the stickers.
         """
         owner = normalize_owner_jid(owner_jid)
-        clone_name = require_text(new_name, NAME_MAX, "The clone's name") if new_name is not None else None
+        clone_name = text_policy.required(PACK_NAME, new_name) if new_name is not None else None
         with self.database.read() as connection:
             source_id = self._resolve_id(connection, owner, pack_ref)
         with self.database.transaction() as connection:
@@ -412,7 +411,7 @@ class PackService:
         owner = normalize_owner_jid(owner_jid)
         clean_id = _clean_sticker_id(sticker_id)
         emoji_list = normalize_emojis(emojis)
-        label = sanitize_text(accessibility_label, LABEL_MAX)
+        label = text_policy.optional(ACCESSIBILITY_LABEL, accessibility_label)
         with self.database.read() as connection:
             pack_id = self._resolve_id(connection, owner, pack_ref)
         with self.database.transaction() as connection:
@@ -511,7 +510,7 @@ class PackService:
     # --- pack fields ----------------------------------------------------------------------------
     def rename(self, owner_jid: str, pack_ref: object, new_name: str) -> Pack:
         """A new display name; the pack_key never changes, so shared links keep working."""
-        name = require_text(new_name, NAME_MAX, "The new pack name")
+        name = text_policy.required(PACK_NAME, new_name)
         return self._change_fields(owner_jid, pack_ref, {"name": name})
 
     def publish(self, owner_jid: str, pack_ref: object, visibility: str = "public") -> Pack:
@@ -535,7 +534,7 @@ class PackService:
         `accessibility_label` change the item chosen by `item` (a position or sticker id)."""
         changes: dict[str, Any] = {}
         if publisher is not UNSET:
-            changes["publisher"] = require_text(publisher, PUBLISHER_MAX, "Pack publisher")
+            changes["publisher"] = text_policy.required(PUBLISHER, publisher)
         if description is not UNSET:
             changes["description"] = optional_description(description)
         if visibility is not UNSET:
@@ -545,7 +544,8 @@ class PackService:
         if emojis is not UNSET:
             item_changes["emojis"] = normalize_emojis(emojis) or None
         if accessibility_label is not UNSET:
-            item_changes["accessibility_label"] = sanitize_text(accessibility_label, LABEL_MAX)
+            label = text_policy.optional(ACCESSIBILITY_LABEL, accessibility_label)
+            item_changes["accessibility_label"] = label
         item_selector = _item_selector(item) if item is not None else None
         if item_changes and item_selector is None:
             raise InvalidInput("Say which sticker the emojis or label belong to: give its position or id.")
@@ -598,13 +598,13 @@ class PackService:
         owner = normalize_owner_jid(spec.owner_jid)
         wanted = list(dict.fromkeys(_clean_sticker_id(value) for value in sticker_ids))[: self.max_items]
         values: dict[str, Any] = {
-            "name": require_text(spec.name, NAME_MAX, "Pack name"),
-            "publisher": require_text(spec.publisher, PUBLISHER_MAX, "Pack publisher"),
+            "name": text_policy.required(PACK_NAME, spec.name),
+            "publisher": text_policy.required(PUBLISHER, spec.publisher),
             "description": optional_description(spec.description),
             "visibility": validate_visibility(spec.visibility),
             "is_auto_pack": 1,
             "is_sensitive": 1 if spec.sensitive else 0,
-            "pack_theme_key": require_text(spec.theme_key, 160, "Theme key"),
+            "pack_theme_key": text_policy.required(THEME_KEY, spec.theme_key),
             "pack_volume": int(spec.volume),
         }
         if not is_theme_pack(values["name"], values["description"], values["pack_theme_key"]):
@@ -664,8 +664,8 @@ class PackService:
             count = len(kept) + len(added)
             pack_status, status = theme_pack_status(count, ready_min_items)
             changes: dict[str, Any] = {}
-            if name is not None and require_text(name, NAME_MAX, "Pack name") != pack["name"]:
-                changes["name"] = require_text(name, NAME_MAX, "Pack name")
+            if name is not None and text_policy.required(PACK_NAME, name) != pack["name"]:
+                changes["name"] = text_policy.required(PACK_NAME, name)
             if description is not None and optional_description(description) != pack["description"]:
                 changes["description"] = optional_description(description)
             if pack["pack_status"] != pack_status:

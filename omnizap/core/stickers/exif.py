@@ -11,25 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import struct
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from omnizap.core.stickers.errors import INVALID_METADATA, MediaRejected
+from omnizap.core import text_policy
 from omnizap.core.stickers.webp import WebpFormatError, split_chunks, with_exif
+from omnizap.core.text_policy import PACK_NAME, PUBLISHER
 
 STICKER_EXIF_TAG = 0x5741
 EXIF_TYPE_UNDEFINED = 7
 JSON_OFFSET = 22
 PACK_ID_PREFIX = "com.omnizap."
-MAX_TEXT_LENGTH = 128  # WhatsApp's validator limit for pack name and publisher
-MAX_EMOJIS = 3  # WhatsApp's validator: 1–3 emojis per sticker
-MAX_EMOJI_LENGTH = 16  # one emoji may be a long ZWJ sequence, but never a sentence
-
-_WHITESPACE = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -50,43 +44,17 @@ class StickerMetadata:
         default_pack_name: str,
         default_publisher: str,
     ) -> StickerMetadata:
-        """Sanitise text (no control characters, single spaces, ≤ 128 characters) and check emojis."""
+        """Metadata under the text policy (omnizap.core.text_policy): given text that breaks it is
+        refused (INVALID_INPUT, naming the field); the configured defaults are made to fit."""
         return cls(
-            pack_name=clean_text(pack_name) or clean_text(default_pack_name) or "OmniZap Stickers",
-            publisher=clean_text(publisher) or clean_text(default_publisher) or "OmniZap",
-            emojis=clean_emojis(emojis),
+            pack_name=text_policy.optional(PACK_NAME, pack_name)
+            or text_policy.fit(PACK_NAME, default_pack_name)
+            or "OmniZap Stickers",
+            publisher=text_policy.optional(PUBLISHER, publisher)
+            or text_policy.fit(PUBLISHER, default_publisher)
+            or "OmniZap",
+            emojis=tuple(text_policy.emoji_list(emojis)),
         )
-
-
-def clean_text(value: str | None) -> str:
-    if not value:
-        return ""
-    # Control characters become spaces (the original deleted them and glued words together).
-    text = "".join(" " if unicodedata.category(char) == "Cc" else char for char in value)
-    return _WHITESPACE.sub(" ", text).strip()[:MAX_TEXT_LENGTH].strip()
-
-
-def clean_emojis(emojis: Sequence[str] | str) -> tuple[str, ...]:
-    """Trimmed, de-duplicated emojis; a string is read as a comma-separated list."""
-    items = emojis.split(",") if isinstance(emojis, str) else list(emojis)
-    result: list[str] = []
-    for item in items:
-        emoji = str(item).strip()
-        if not emoji or emoji in result:
-            continue
-        if len(emoji) > MAX_EMOJI_LENGTH or any(
-            unicodedata.category(char) in {"Cc", "Zs"} or char.isspace() for char in emoji
-        ):
-            raise MediaRejected(
-                INVALID_METADATA, f"{emoji[:20]!r} is not an emoji: give one emoji per --emoji (e.g. 😂)"
-            )
-        result.append(emoji)
-    if len(result) > MAX_EMOJIS:
-        raise MediaRejected(
-            INVALID_METADATA,
-            f"{len(result)} emojis given; WhatsApp allows at most {MAX_EMOJIS} per sticker",
-        )
-    return tuple(result)
 
 
 def sticker_pack_id(webp_bytes: bytes) -> str:

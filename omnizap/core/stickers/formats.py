@@ -444,7 +444,10 @@ def _probe_ebml(data: bytes) -> SourceProbe:
         if element_id == 0x18538067:
             seen_segment = True
         if unknown:
-            break  # live-streamed file: the size is found only by decoding
+            # A live-recorded file (MediaRecorder) leaves segment and cluster sizes open: walk into
+            # them, so a block cut off at the end is still found by its own, known size.
+            position = body
+            continue
         if body + size > len(data):
             raise _truncated("WebM", "the segment is cut short")
         position = body + size

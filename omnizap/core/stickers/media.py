@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
 
 from omnizap.core.stickers.errors import (
     CORRUPT_FILE,
@@ -43,6 +43,7 @@ from omnizap.core.stickers.formats import (
     effective_delay_ms,
     probe_source,
 )
+from omnizap.core.stickers.integrity import check_jpeg_complete, check_png_complete, jpeg_may_be_short
 from omnizap.core.stickers.limits import (
     STICKER_SIDE,
     WHATSAPP_ANIMATED_MAX_BYTES,
@@ -97,9 +98,12 @@ class _Frame:
 def configure_pillow(limits: IngestLimits) -> None:
     """Pillow's own decompression-bomb guard, as a second line behind the header checks.
 
-    Process-wide by Pillow's design; every ingest sets the same configured value.
+    Process-wide by Pillow's design; every ingest sets the same configured value. Loading truncated
+    images is switched off again here, whoever switched it on: with it on, Pillow pads a cut-off file
+    with grey instead of raising, and a broken upload would become a broken sticker.
     """
     Image.MAX_IMAGE_PIXELS = limits.max_pixels
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
 def convert_to_sticker(
@@ -118,6 +122,8 @@ def convert_to_sticker(
     limits = limits or IngestLimits()
     configure_pillow(limits)
     probe = probe_source(data, limits)
+    if probe.format is SourceFormat.PNG:
+        check_png_complete(data, limits)
     if probe.format is SourceFormat.WEBP and (probe.width, probe.height) == (STICKER_SIDE, STICKER_SIDE):
         passthrough = _try_passthrough(data, probe, metadata, limits, keep_existing_metadata)
         if passthrough is not None:
@@ -264,6 +270,15 @@ def _load(image: Image.Image, source_format: SourceFormat) -> None:
                 TRUNCATED_FILE,
                 f"the {source_format.name} file is incomplete ({exc}); send the whole file again",
             ) from exc
+        if source_format is SourceFormat.WEBP:
+            # Every chunk's size was checked against the file (probe_source), so libwebp failing on a
+            # frame means the bitstream inside its chunk ends early (or is damaged: libwebp does not
+            # say which, and both are fixed by sending the whole, original file again).
+            raise MediaRejected(
+                TRUNCATED_FILE,
+                f"the WEBP file is incomplete: a frame's image data ends early or is damaged ({exc}); "
+                "send the whole file again or re-export it",
+            ) from exc
         raise MediaRejected(
             CORRUPT_FILE,
             f"the {source_format.name} file cannot be decoded ({exc}); re-export it and try again",
@@ -308,6 +323,8 @@ def _decode_still(data: bytes, probe: SourceProbe) -> Image.Image:
             # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when that still covers 512 px: much faster.
             image.draft(image.mode, fitted_size(*image.size))
         _load(image, probe.format)
+        if probe.format is SourceFormat.JPEG and jpeg_may_be_short(image):
+            check_jpeg_complete(data, probe.width, probe.height)
         upright = ImageOps.exif_transpose(image)  # phone photos are stored sideways plus a tag
         return _fit_and_pad(upright)
 
@@ -396,7 +413,7 @@ def _decode_video(data: bytes, source_format: SourceFormat, limits: IngestLimits
         last_start = -1
         decoded = 0
         try:
-            for frame in container.decode(stream):
+            for frame in _stream_frames(container, stream, source_format):
                 decoded += 1
                 seconds = frame.time if frame.time is not None else decoded / float(rate)
                 if first_time is None:
@@ -418,6 +435,33 @@ def _decode_video(data: bytes, source_format: SourceFormat, limits: IngestLimits
         raise MediaRejected(NO_FRAMES, f"the {source_format.name} video has no frames to show")
     total_ms = min(limits.max_duration_ms, last_start + frame_interval_ms)
     return frames, total_ms
+
+
+def _stream_frames(container: Any, stream: Any, source_format: SourceFormat) -> Iterator[Any]:
+    """Decoded frames of `stream`, refusing a stream cut short inside a container that looks whole.
+
+    ffmpeg marks a packet it could only partly read as corrupt and otherwise just stops early, so
+    the packets are also counted against the frame count of the container's index (MP4; 0 when the
+    container has none). The check after the loop runs only when the caller reads every frame.
+    """
+    declared = stream.frames or 0
+    packets = 0
+    for packet in container.demux(stream):
+        if packet.is_corrupt:
+            raise MediaRejected(
+                TRUNCATED_FILE,
+                f"the {source_format.name} video is incomplete: its frame {packets + 1} is cut short; "
+                "send the whole file again",
+            )
+        if packet.size:
+            packets += 1
+        yield from packet.decode()
+    if declared and packets < declared:
+        raise MediaRejected(
+            TRUNCATED_FILE,
+            f"the {source_format.name} video is incomplete: its index lists {declared} frames but only "
+            f"{packets} are in the file; send the whole file again",
+        )
 
 
 _ROTATIONS = {

@@ -11,6 +11,10 @@ Routes do not build error responses: they raise.
 - Unknown paths: JSON 404 NOT_FOUND under /api/, the pages' HTML 404 under STICKER_WEB_PATH, plain
   text elsewhere. Wrong methods: 405 METHOD_NOT_ALLOWED with an `Allow` header.
 - 5xx answers never carry the exception's text (it is logged with the request id instead).
+- Anonymous clients get a domain error's `public_message` and `public_details`, never the CLI-facing
+  `message`. As a last guard, a public message that still names an `omnizap …` command or a server
+  path is replaced by the status's generic text (and the original is logged): public errors never
+  tell visitors how the server is run.
 
 The original answered `{"error": "<text>"}` (sometimes with a sibling `code`); see docs/api.md.
 """
@@ -18,6 +22,7 @@ The original answered `{"error": "<text>"}` (sometimes with a sibling `code`); s
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -57,6 +62,44 @@ MESSAGES_BY_STATUS: dict[int, str] = {
     405: "This route does not accept that method; see the Allow header.",
     413: "The request body is too large.",
 }
+
+
+GENERIC_MESSAGES_BY_STATUS: dict[int, str] = {
+    400: "The request is invalid.",
+    403: "This is not allowed.",
+    404: "Not found.",
+    409: "The request conflicts with the current state; reload and try again.",
+    422: "The request cannot be completed for this item.",
+}
+# What no public answer may contain: an operator command line, or a server file-system path (two or
+# more segments after a leading slash, not part of a URL).
+_OPERATOR_COMMAND = re.compile(r"\bomnizap\s+[a-z]")
+_SERVER_PATH = re.compile(r"(?<![\w/:.\]])/(?:[\w.-]+/)+[\w.-]+")
+
+
+def leaks_internals(text: str) -> bool:
+    """Whether `text` names an `omnizap …` command or a server path (see the module docstring)."""
+    return bool(_OPERATOR_COMMAND.search(text) or _SERVER_PATH.search(text))
+
+
+def public_text(status: int, code: str, message: str) -> str:
+    """`message`, unless it leaks internals: then the generic text for `status` (logged, not sent)."""
+    if not leaks_internals(message):
+        return message
+    logger.error("public %s error message named operator internals; sent a generic one: %s", code, message)
+    return GENERIC_MESSAGES_BY_STATUS.get(status, "The request could not be completed.")
+
+
+def _public_details(details: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Details without any string value that leaks internals (nested lists of strings included)."""
+    cleaned: dict[str, Any] = {}
+    for key, value in details.items():
+        if isinstance(value, str) and leaks_internals(value):
+            continue
+        if isinstance(value, list | tuple):
+            value = [item for item in value if not (isinstance(item, str) and leaks_internals(item))]
+        cleaned[key] = value
+    return cleaned or None
 
 
 class ApiError(Exception):
@@ -116,8 +159,13 @@ def response_for_domain_error(error: StickerPackError) -> Response:
     if status >= 500:
         logger.error("request failed: %s [%s]", error.message, error.code, exc_info=error)
         return error_response(status, error.code, INTERNAL_MESSAGE)
+    details = error.public_details
     return error_response(
-        status, error.code, error.message, headers=_retry_after(error.details), details=error.details or None
+        status,
+        error.code,
+        public_text(status, error.code, error.public_message),
+        headers=_retry_after(details),
+        details=_public_details(details),
     )
 
 
@@ -185,7 +233,11 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(error, ApiError)
         message = error.message if error.status < 500 or error.code != "INTERNAL_ERROR" else INTERNAL_MESSAGE
         return error_response(
-            error.status, error.code, message, headers=error.headers, details=error.details or None
+            error.status,
+            error.code,
+            public_text(error.status, error.code, message),
+            headers=error.headers,
+            details=_public_details(error.details),
         )
 
     async def on_http_exception(request: Request, error: Exception) -> Response:

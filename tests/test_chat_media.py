@@ -276,12 +276,13 @@ def test_bidi_text_renders() -> None:
 def test_ingest_stores_the_output_unchanged_with_the_largest_metadata(render: object) -> None:
     """The chat core hands the bytes to StickerService.ingest: the pass-through must never re-encode."""
     data = render("bom dia seus lindos 😀", color="white")  # type: ignore[operator]
+    # The text policy's longest pack name and publisher (120 characters), in 4-byte characters.
     metadata = StickerMetadata.clean(
-        "😀" * 200, "😀" * 200, ("😀", "🔥", "👍"), default_pack_name="x", default_publisher="y"
+        "😀" * 120, "😀" * 120, ("😀", "🔥", "👍"), default_pack_name="x", default_publisher="y"
     )
     converted = convert_to_sticker(data, metadata=metadata)
     assert converted.encoding == "unchanged"
-    assert read_sticker_metadata(converted.data)["sticker-pack-name"] == "😀" * 128
+    assert read_sticker_metadata(converted.data)["sticker-pack-name"] == "😀" * 120
     validate_whatsapp_sticker(converted.data)
 
 

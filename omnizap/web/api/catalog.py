@@ -14,22 +14,44 @@ original; generated pack keys end in `-xxxxx`, so they never collide).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import orjson
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from omnizap.catalog.params import MAX_CATEGORIES, MAX_OFFSET
+from omnizap.catalog.service import (
+    CREATORS_LIMIT_DEFAULT,
+    CREATORS_LIMIT_MAX,
+    INTENT_LIMIT_DEFAULT,
+    INTENT_LIMIT_MAX,
+    PACK_KEY_MAX,
+)
 from omnizap.core.errors import PackNotFound
-from omnizap.web.api.routing import add_get_and_head
+from omnizap.core.packs.rules import public_pack_key
+from omnizap.web.api.models import (
+    NOT_MODIFIED,
+    CatalogStats,
+    CreatorRanking,
+    ErrorEnvelope,
+    Intents,
+    MarketplaceStats,
+    PackDetailsAnswer,
+    PackList,
+    ReadmeSummary,
+    error_answers,
+    json_answer,
+)
+from omnizap.web.api.routing import add_get_and_head, pack_key_path
 from omnizap.web.http.cache import ResponseCache, serve_cached
 
 JSON_MEDIA_TYPE = "application/json"
 MARKDOWN_MEDIA_TYPE = "text/markdown; charset=utf-8"
 MARKETPLACE_STATS_PATH = "/api/marketplace/stats"
+TEXT = {"type": "string"}
 RESERVED_SEGMENTS = ("stats", "creators", "intents", "readme-summary", "readme-markdown")
 
-_ERROR_EXAMPLE = {"error": {"code": "INVALID_INPUT", "message": "limit must be from 1 to 60, got 500."}}
 _NOT_FOUND_EXAMPLE = {"error": {"code": "PACK_NOT_FOUND", "message": "Pack not found."}}
 _PACK_EXAMPLE: dict[str, Any] = {
     "id": "3f0c8a52-1b7e-4f7c-9d0e-5a1c2b3d4e5f",
@@ -106,16 +128,6 @@ _MARKETPLACE_EXAMPLE = {
 }
 
 
-def _json_example(example: Any, description: str) -> dict[str, Any]:
-    return {"description": description, "content": {JSON_MEDIA_TYPE: {"example": example}}}
-
-
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    304: {"description": "Not modified: the `If-None-Match` ETag is current."},
-    400: _json_example(_ERROR_EXAMPLE, "A parameter is invalid (`INVALID_INPUT`, `INVALID_CURSOR`)."),
-}
-
-
 def _list_param(raw: str | None) -> list[str]:
     if not raw:
         return []
@@ -147,43 +159,68 @@ def _cached_json(request: Request, read: Callable[[Any], Any]) -> Response:
 
 
 Q_DESCRIPTION = "Search text, matched against name, publisher, description, tags and pack key."
-LIMIT_DESCRIPTION = "Page size (default STICKER_WEB_LIST_LIMIT, at most STICKER_WEB_LIST_MAX_LIMIT)."
+# Every spelling `sort` accepts (aliases included), exactly: anything else is a 400 naming the choices.
+SortName = Literal[
+    "popular", "popularity", "trending", "new", "recent", "newest", "liked", "likes", "comments", "downloads"
+]
+IntentName = Literal["em_alta", "novos", "crescendo_agora", "mais_curtidos"]
+NsfwLevel = Literal["safe", "suggestive", "explicit"]
+# At most MAX_CATEGORIES comma-separated tags (the catalog refuses more).
+CATEGORIES_PATTERN = rf"^[^,]*(,[^,]*){{0,{MAX_CATEGORIES - 1}}}$"
+CATEGORIES_DESCRIPTION = (
+    f"Comma-separated tags, at most {MAX_CATEGORIES} (with `theme`, together); a pack matches if it has "
+    "any of them."
+)
 
 
-def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter:
-    """The catalog read routes with the API under `api_base_path` (STICKER_API_BASE_PATH)."""
+def _categories_query(description: str = CATEGORIES_DESCRIPTION) -> Any:
+    return Query(None, description=description, examples=["anime,meme"], pattern=CATEGORIES_PATTERN)
+
+
+def build_catalog_router(
+    api_base_path: str = "/api/sticker-packs", *, list_limit_default: int = 24, list_limit_max: int = 60
+) -> APIRouter:
+    """The catalog read routes with the API under `api_base_path` (STICKER_API_BASE_PATH). The list's
+    page sizes (STICKER_WEB_LIST_LIMIT, STICKER_WEB_LIST_MAX_LIMIT) are declared in the OpenAPI document."""
     base = "/" + api_base_path.strip("/")
     router = APIRouter(tags=["catalog"])
 
     def list_packs(
         request: Request,
         q: str | None = Query(None, description=Q_DESCRIPTION, examples=["cats"]),
-        sort: str | None = Query(
+        sort: SortName | None = Query(
             None,
-            description="`popular` (default: ranking score), `trending`, `new` (alias `recent`), `liked` "
-            "(aliases `likes`, `comments`), `downloads`. See docs/catalog.md.",
+            description="`popular` (default: ranking score; alias `popularity`), `trending`, `new` (aliases "
+            "`recent`, `newest`), `liked` (aliases `likes`, `comments`), `downloads`. See docs/catalog.md.",
             examples=["popular"],
         ),
-        categories: str | None = Query(
+        categories: str | None = _categories_query(),
+        theme: str | None = Query(
             None,
-            description="Comma-separated tags; a pack matches if it has any of them.",
-            examples=["anime,meme"],
+            description="One category (added to `categories`); no commas.",
+            pattern=r"^[^,]*$",
         ),
-        theme: str | None = Query(None, description="One category (alias of `categories` with one value)."),
-        intent: str | None = Query(
+        intent: IntentName | None = Query(
+            None, description="Only the packs of one home collection.", examples=["em_alta"]
+        ),
+        nsfw: NsfwLevel | None = Query(
+            None, description="The most sensitive level of pack to include (default `safe`)."
+        ),
+        limit: int | None = Query(
             None,
-            description="`em_alta`, `novos`, `crescendo_agora` or `mais_curtidos`.",
-            examples=["em_alta"],
+            ge=1,
+            le=list_limit_max,
+            description=f"Page size (default {min(list_limit_default, list_limit_max)}: "
+            "STICKER_WEB_LIST_LIMIT; at most STICKER_WEB_LIST_MAX_LIMIT).",
+            examples=[24],
         ),
-        nsfw: str | None = Query(
-            None,
-            description="The most sensitive level of pack to include: `safe` (default), `suggestive` or "
-            "`explicit`.",
+        offset: int | None = Query(
+            None, ge=0, le=MAX_OFFSET, description="Offset into the ranking (use `cursor` to page on)."
         ),
-        limit: str | None = Query(None, description=LIMIT_DESCRIPTION, examples=["24"]),
-        offset: str | None = Query(None, description="Offset into the ranking (use `cursor` to page on)."),
         cursor: str | None = Query(
-            None, description="Opaque `pagination.next_cursor` of the previous page: stable paging."
+            None,
+            description="Opaque `pagination.next_cursor` of the previous page: stable paging. A cursor made "
+            "for other filters or another sort, or too old, is refused with 400 `INVALID_CURSOR`.",
         ),
     ) -> Response:
         chosen = _list_param(categories)
@@ -195,7 +232,7 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
             "categories": tuple(chosen),
             "intent": intent or "",
             "nsfw": nsfw or "safe",
-            "limit": limit,  # the service parses and range-checks numbers (InvalidInput names them)
+            "limit": limit,
             "offset": offset,
             "cursor": cursor or None,
         }
@@ -208,7 +245,11 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
         summary="List and search public packs",
         description="Listed (public, published) packs only; unlisted packs are reachable by link but never "
         "listed. Strong `ETag`; send `If-None-Match` to get 304 when nothing changed.",
-        responses={200: _json_example(_LIST_EXAMPLE, "A page of packs."), **ERROR_RESPONSES},
+        responses={
+            200: json_answer(PackList, "A page of packs.", _LIST_EXAMPLE),
+            304: NOT_MODIFIED,
+            **error_answers(400),
+        },
     )
 
     def stats(request: Request) -> Response:
@@ -220,13 +261,19 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
         stats,
         summary="Catalog totals",
         description="Packs, stickers, creators and downloads of the listed catalog.",
-        responses={200: _json_example(_STATS_EXAMPLE, "Totals."), 304: ERROR_RESPONSES[304]},
+        responses={200: json_answer(CatalogStats, "Totals.", _STATS_EXAMPLE), 304: NOT_MODIFIED},
     )
 
     def creators(
         request: Request,
         q: str | None = Query(None, description="Filter creators by publisher name."),
-        limit: str | None = Query(None, description="How many creators (default 50).", examples=["25"]),
+        limit: int | None = Query(
+            None,
+            ge=1,
+            le=CREATORS_LIMIT_MAX,
+            description=f"How many creators (default {CREATORS_LIMIT_DEFAULT}).",
+            examples=[25],
+        ),
     ) -> Response:
         arguments: dict[str, Any] = {"q": q or ""}
         if limit is not None:
@@ -239,14 +286,26 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
         creators,
         summary="Creator ranking",
         description="Publishers of listed packs ranked by creator score, each with their top pack.",
-        responses={200: _json_example(_CREATORS_EXAMPLE, "Creators."), **ERROR_RESPONSES},
+        responses={
+            200: json_answer(CreatorRanking, "Creators.", _CREATORS_EXAMPLE),
+            304: NOT_MODIFIED,
+            **error_answers(400),
+        },
     )
 
     def intents(
         request: Request,
         q: str | None = Query(None, description=Q_DESCRIPTION),
-        categories: str | None = Query(None, description="Comma-separated tags to restrict the collections."),
-        limit: str | None = Query(None, description="Packs per collection (default 18).", examples=["12"]),
+        categories: str | None = _categories_query(
+            f"Comma-separated tags to restrict the collections, at most {MAX_CATEGORIES}."
+        ),
+        limit: int | None = Query(
+            None,
+            ge=1,
+            le=INTENT_LIMIT_MAX,
+            description=f"Packs per collection (default {INTENT_LIMIT_DEFAULT}).",
+            examples=[12],
+        ),
     ) -> Response:
         arguments: dict[str, Any] = {"q": q or "", "categories": tuple(_list_param(categories))}
         if limit is not None:
@@ -260,7 +319,11 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
         summary="Home collections",
         description="`em_alta` (popular now), `novos` (new), `crescendo_agora` (rising), `mais_curtidos` "
         "(most liked).",
-        responses={200: _json_example(_INTENTS_EXAMPLE, "Collections."), **ERROR_RESPONSES},
+        responses={
+            200: json_answer(Intents, "Collections.", _INTENTS_EXAMPLE),
+            304: NOT_MODIFIED,
+            **error_answers(400),
+        },
     )
 
     def readme_summary(request: Request) -> Response:
@@ -272,6 +335,7 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
         readme_summary,
         summary="Catalog summary for a README",
         description="Totals and the same summary as Markdown in `data.markdown`.",
+        responses={200: json_answer(ReadmeSummary, "The summary."), 304: NOT_MODIFIED},
     )
 
     def readme_markdown(request: Request) -> Response:
@@ -287,19 +351,21 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
         readme_markdown,
         summary="Catalog summary as Markdown",
         response_class=Response,
-        responses={200: {"description": "Markdown text.", "content": {"text/markdown": {}}}},
+        responses={
+            200: {"description": "Markdown text.", "content": {"text/markdown": {"schema": TEXT}}},
+            304: NOT_MODIFIED,
+        },
     )
 
     def pack_detail(
         request: Request,
-        pack_key: str = Path(
-            ..., alias="packKey", description="The pack's key, e.g. `sunny-cats-a1b2c`.", max_length=160
-        ),
-        categories: str | None = Query(
-            None, description="Comma-separated tags: only items with any of them."
+        pack_key: str = pack_key_path(max_length=PACK_KEY_MAX),
+        categories: str | None = _categories_query(
+            f"Comma-separated tags, at most {MAX_CATEGORIES}: only items with any of them."
         ),
     ) -> Response:
         chosen = tuple(_list_param(categories))
+        public_pack_key(pack_key)  # what cannot be a pack key is not found, with a message that says so
 
         def build(catalog: Any) -> tuple[bytes, str]:
             details = catalog.pack_detail(pack_key, chosen) if chosen else catalog.pack_detail(pack_key)
@@ -317,9 +383,10 @@ def build_catalog_router(api_base_path: str = "/api/sticker-packs") -> APIRouter
         description="Public and unlisted packs (unlisted: reachable by link only). 404 `PACK_NOT_FOUND` for "
         "private, draft, deleted or unknown packs.",
         responses={
-            200: _json_example(_DETAIL_EXAMPLE, "The pack."),
-            304: ERROR_RESPONSES[304],
-            404: _json_example(_NOT_FOUND_EXAMPLE, "No public pack with that key."),
+            200: json_answer(PackDetailsAnswer, "The pack.", _DETAIL_EXAMPLE),
+            304: NOT_MODIFIED,
+            **error_answers(400),
+            404: json_answer(ErrorEnvelope, "No publicly reachable pack with that key.", _NOT_FOUND_EXAMPLE),
         },
     )
     return router
@@ -338,8 +405,8 @@ def build_marketplace_router() -> APIRouter:
         summary="Marketplace totals and the last 7 days",
         description="A flat object (no `data` wrapper), as in the original.",
         responses={
-            200: _json_example(_MARKETPLACE_EXAMPLE, "Totals and a 7-day series."),
-            304: ERROR_RESPONSES[304],
+            200: json_answer(MarketplaceStats, "Totals and a 7-day series.", _MARKETPLACE_EXAMPLE),
+            304: NOT_MODIFIED,
         },
     )
     return router

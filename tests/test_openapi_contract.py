@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import media_factory as mf
 import pytest
 import schemathesis
@@ -70,10 +71,8 @@ def _with_examples(document: dict[str, Any], examples: dict[str, list[str]]) -> 
     return changed
 
 
-@pytest.fixture(scope="module")
-def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    folder: Path = tmp_path_factory.mktemp("openapi-contract")
-    settings = Settings(
+def _settings(folder: Path) -> Settings:
+    return Settings(
         _env_file=None,
         database_url=f"sqlite:///{folder / 'omnizap.db'}",
         sticker_storage_dir=folder / "stickers",
@@ -81,7 +80,11 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         site_origin="http://stickers.test",
         http_access_log=False,
     )
-    runtime = Runtime(settings)
+
+
+@pytest.fixture(scope="module")
+def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    runtime = Runtime(_settings(tmp_path_factory.mktemp("openapi-contract")))
     upgrade(runtime.database)
     examples = _seed_catalog(runtime)
     app = create_app(runtime)
@@ -180,3 +183,27 @@ EXPECTED_CHECKS = {
     "ignored_auth",
     "object_level_authorization",
 }
+
+
+def test_every_documented_example_fits_its_schema(tmp_path: Path):
+    """The examples shown next to each schema in the document are valid against it."""
+    runtime = Runtime(_settings(tmp_path))
+    try:
+        document = create_app(runtime).openapi()
+    finally:
+        runtime.close()
+    checked = 0
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, answer in operation["responses"].items():
+                for media_type, content in answer.get("content", {}).items():
+                    if "example" not in content:
+                        continue
+                    schema = {**content["schema"], "components": document["components"]}
+                    errors = [
+                        error.message
+                        for error in jsonschema_rs.validator_for(schema).iter_errors(content["example"])
+                    ]
+                    assert not errors, (method, path, status, media_type, errors[:3])
+                    checked += 1
+    assert checked >= 10, checked

@@ -53,6 +53,11 @@ TEXT = {"type": "string"}
 RESERVED_SEGMENTS = ("stats", "creators", "intents", "readme-summary", "readme-markdown")
 
 _NOT_FOUND_EXAMPLE = {"error": {"code": "PACK_NOT_FOUND", "message": "Pack not found."}}
+# Examples shown in the OpenAPI document; tests/test_openapi_contract.py checks each against its schema.
+# No null values: FastAPI leaves out null entries when it writes the document, so the example would
+# lose the key.
+_STICKER_EXAMPLE_ID = "9b1d0c2e-5f4a-4c7e-8d3b-2a1f0e9d8c7b"
+_STICKER_EXAMPLE_URL = f"/api/sticker-packs/sunny-cats-a1b2c/stickers/{_STICKER_EXAMPLE_ID}.webp"
 _PACK_EXAMPLE: dict[str, Any] = {
     "id": "3f0c8a52-1b7e-4f7c-9d0e-5a1c2b3d4e5f",
     "pack_key": "sunny-cats-a1b2c",
@@ -63,42 +68,76 @@ _PACK_EXAMPLE: dict[str, Any] = {
     "status": "published",
     "sticker_count": 5,
     "is_complete": False,
-    "cover_sticker_id": "9b1d…",
-    "cover_url": "/api/sticker-packs/sunny-cats-a1b2c/stickers/9b1d….webp",
+    "cover_sticker_id": _STICKER_EXAMPLE_ID,
+    "cover_url": _STICKER_EXAMPLE_URL,
     "api_url": "/api/sticker-packs/sunny-cats-a1b2c",
     "web_url": "/stickers/sunny-cats-a1b2c",
-    "whatsapp": None,
-    "created_at": "2026-01-05T10:00:00Z",
-    "updated_at": "2026-01-06T12:30:00Z",
-    "engagement": {"open_count": 120, "like_count": 14, "dislike_count": 1, "score": 13},
+    "download_url": "/api/sticker-packs/sunny-cats-a1b2c/download/whatsapp",
+    "whatsapp": {
+        "phone": "5511999990000",
+        "text": "/pack send sunny-cats-a1b2c",
+        "url": "https://wa.me/5511999990000?text=%2Fpack%20send%20sunny-cats-a1b2c",
+    },
+    "created_at": "2026-01-05T10:00:00+00:00",
+    "updated_at": "2026-01-06T12:30:00+00:00",
+    "engagement": {
+        "open_count": 120,
+        "like_count": 14,
+        "dislike_count": 1,
+        "score": 13,
+        "updated_at": "2026-01-06T12:30:00+00:00",
+    },
     "signals": {"ranking_score": 0.71, "trend_score": 1.1, "nsfw_level": "safe"},
     "manual_tags": ["cats"],
+    "classification": {"total_items": 5, "classified_items": 5, "category": "animals", "tags": ["animals"]},
     "tags": ["cats", "animals"],
     "is_nsfw": False,
+    "nsfw_level": "safe",
 }
 _LIST_EXAMPLE = {
     "data": [_PACK_EXAMPLE],
     "pagination": {"limit": 24, "offset": 0, "has_more": True, "next_offset": 24, "next_cursor": "…"},
-    "filters": {"q": "", "sort": "popular", "categories": [], "intent": None, "nsfw": "safe"},
+    "filters": {
+        "q": "",
+        "visibility": "public",
+        "sort": "popular",
+        "categories": [],
+        "intent": "em_alta",
+        "nsfw": "safe",
+    },
 }
 _DETAIL_EXAMPLE = {
     "data": {
         **_PACK_EXAMPLE,
         "items": [
             {
-                "id": "…",
-                "sticker_id": "9b1d…",
+                "id": "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b",
+                "sticker_id": _STICKER_EXAMPLE_ID,
                 "position": 1,
                 "emojis": ["😺"],
                 "accessibility_label": "A cat in the sun",
-                "asset_url": "/api/sticker-packs/sunny-cats-a1b2c/stickers/9b1d….webp",
-                "asset": {"mimetype": "image/webp", "is_animated": False, "width": 512, "height": 512},
+                "created_at": "2026-01-05T10:00:00+00:00",
+                "asset_url": _STICKER_EXAMPLE_URL,
+                "preview_url": _STICKER_EXAMPLE_URL + "?size=128",
+                "tags": ["animals"],
+                "is_nsfw": False,
+                "asset": {
+                    "id": _STICKER_EXAMPLE_ID,
+                    "mimetype": "image/webp",
+                    "is_animated": False,
+                    "width": 512,
+                    "height": 512,
+                    "size_bytes": 24310,
+                    "classification": {"category": "animals", "confidence": 0.91, "is_nsfw": False},
+                },
             }
         ],
     }
 }
 _STATS_EXAMPLE = {
-    "data": {"packs_total": 1234, "stickers_total": 30120, "creators_total": 310, "downloads_total": 98211}
+    "data": {"packs_total": 1234, "stickers_total": 30120, "creators_total": 310, "downloads_total": 98211},
+    "filters": {"visibility": "public"},
+    "meta": {"cache_seconds": 45},
 }
 _CREATORS_EXAMPLE = {
     "data": [
@@ -111,11 +150,17 @@ _CREATORS_EXAMPLE = {
             "top_pack": _PACK_EXAMPLE,
         }
     ],
-    "filters": {"q": "", "limit": 50},
+    "filters": {"visibility": "public", "q": "", "limit": 50},
 }
 _INTENTS_EXAMPLE = {
-    "data": {"em_alta": [_PACK_EXAMPLE], "novos": [], "crescendo_agora": [], "mais_curtidos": []},
-    "filters": {"q": "", "categories": [], "limit": 18},
+    "data": {
+        "em_alta": [_PACK_EXAMPLE],
+        "novos": [],
+        "crescendo_agora": [],
+        "mais_curtidos": [],
+        "melhor_avaliados": [],
+    },
+    "filters": {"visibility": "public", "q": "", "categories": [], "limit": 18, "nsfw": "safe"},
 }
 _MARKETPLACE_EXAMPLE = {
     "total_packs": 1234,
@@ -123,8 +168,15 @@ _MARKETPLACE_EXAMPLE = {
     "total_clicks": 98211,
     "total_likes": 5120,
     "packs_last_7_days": 40,
-    "series_last_7_days": [{"date": "2026-01-06", "packs_published": 6, "stickers_created": 120}],
-    "updated_at": "2026-01-06T12:30:00Z",
+    "stickers_without_pack": 12,
+    "creators_total": 310,
+    "clicks_last_7_days": 2210,
+    "likes_last_7_days": 140,
+    "series_last_7_days": [
+        {"date": "2026-01-06", "packs_published": 6, "stickers_created": 120, "clicks": 310, "likes": 20}
+    ],
+    "updated_at": "2026-01-06T12:30:00+00:00",
+    "cache_seconds": 45,
 }
 
 

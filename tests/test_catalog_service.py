@@ -220,8 +220,10 @@ def test_only_listed_packs_appear_in_lists_stats_and_sitemap(env):
         assert catalog.pack_detail(hidden.pack_key) is None
     assert catalog.pack_detail(empty.pack_key)["items"] == []
     assert catalog.pack_detail("no-such-pack-zzzzz") is None
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput, match="Invalid pack key: it holds nothing but control characters"):
         catalog.pack_detail("  \x00 ")
+    with pytest.raises(InvalidInput, match="pack_key is required"):
+        catalog.pack_detail("   ")
 
 
 def test_only_classified_setting_hides_unclassified_packs_and_stickers(env):

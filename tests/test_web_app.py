@@ -559,6 +559,91 @@ def test_openapi_documents_the_catalog(site: SimpleNamespace):
     assert f"{API}/{{packKey}}" in spec["paths"] and f"{API}/stats" in spec["paths"]
 
 
+def _operations(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            yield path, method, operation
+
+
+def _query_schema(operation: dict[str, Any], name: str) -> dict[str, Any]:
+    [parameter] = [p for p in operation["parameters"] if p["name"] == name and p["in"] == "query"]
+    schema = parameter["schema"]
+    # An optional parameter is `anyOf: [<schema>, null]`.
+    return next(option for option in schema.get("anyOf", [schema]) if option.get("type") != "null")
+
+
+def test_openapi_spells_the_pack_key_one_way(site: SimpleNamespace):
+    spec = site.client.get("/api-docs/openapi.json").json()
+    keyed = [path for path in spec["paths"] if path.startswith(f"{API}/{{")]
+    assert len(keyed) == 6 and all(path.startswith(f"{API}/{{packKey}}") for path in keyed), keyed
+    for path, _, operation in _operations(spec):
+        path_names = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+        assert "pack_key" not in path_names and "sticker_file" not in path_names, path
+
+
+def test_openapi_declares_what_the_server_accepts(site: SimpleNamespace):
+    spec = site.client.get("/api-docs/openapi.json").json()
+    listing = spec["paths"][API]["get"]
+    sort = _query_schema(listing, "sort")
+    assert sort["type"] == "string" and {"popular", "trending", "new", "liked", "downloads"} <= set(
+        sort["enum"]
+    )
+    assert _query_schema(listing, "nsfw")["enum"] == ["safe", "suggestive", "explicit"]
+    assert set(_query_schema(listing, "intent")["enum"]) == {
+        "em_alta",
+        "novos",
+        "crescendo_agora",
+        "mais_curtidos",
+    }
+    limit = _query_schema(listing, "limit")
+    assert limit == {"type": "integer", "minimum": 1, "maximum": site.settings.sticker_web_list_max_limit}
+    assert _query_schema(listing, "offset")["type"] == "integer"
+    for route, maximum in (("creators", 200), ("intents", 50)):
+        limit = _query_schema(spec["paths"][f"{API}/{route}"]["get"], "limit")
+        assert limit == {"type": "integer", "minimum": 1, "maximum": maximum}
+    # The server refuses what the document refuses, naming the parameter.
+    for params in ({"sort": "POPULAR"}, {"limit": "1.5"}, {"nsfw": "all"}, {"intent": "Em Alta"}):
+        error = error_of(site.client.get(API, params=params))
+        assert error["code"] == "INVALID_INPUT" and next(iter(params)) in error["message"], params
+    assert site.client.get(API, params={"sort": "recent", "limit": "2", "intent": "novos"}).status_code == 200
+
+
+def test_openapi_declares_every_answer_with_its_schema(site: SimpleNamespace):
+    spec = site.client.get("/api-docs/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
+    assert set(schemas["ErrorEnvelope"]["required"]) == {"error"}
+    for path, method, operation in _operations(spec):
+        responses = operation["responses"]
+        ok = responses["200"]["content"]
+        assert all("schema" in media for media in ok.values()), (path, method)
+        for status, answer in responses.items():
+            if status.startswith("4"):
+                schema = answer["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorEnvelope"}, (path, status)
+    keyed = f"{API}/{{packKey}}"
+    expected = {
+        (keyed, "get"): {"400", "404"},
+        (f"{keyed}/stickers/{{stickerId}}", "get"): {"400", "403", "404"},
+        (f"{keyed}/download/whatsapp", "get"): {"404", "422"},
+        (f"{keyed}/like", "post"): {"404", "413", "429"},
+    }
+    for (path, method), statuses in expected.items():
+        assert statuses <= set(spec["paths"][path][method]["responses"]), (path, method)
+    metrics = spec["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert list(metrics) == ["text/plain"]
+    assert site.client.get("/metrics").headers["content-type"].startswith("text/plain")
+
+
+def test_a_key_with_control_characters_is_not_a_pack_key(site: SimpleNamespace):
+    for key in ("%01", "%00%1b", "sunny%0Acats-a1b2c"):
+        response = site.client.get(f"{API}/{key}")
+        assert response.status_code == 404, key
+        error = error_of(response)
+        assert error["code"] == "PACK_NOT_FOUND" and "not a pack key" in error["message"], error
+        assert "required" not in error["message"]
+
+
 def test_a_configured_api_base_path_moves_every_api_route(db: Database, tmp_path: Path):
     settings = make_settings(
         db.url.render_as_string(hide_password=False), tmp_path, sticker_api_base_path="/v2/packs"

@@ -590,9 +590,13 @@ class CatalogService:
         only the items carrying one of those tags."""
         key = sanitize_query(pack_key)[:PACK_KEY_MAX].lower()
         if not key:
-            raise InvalidInput(
-                "pack_key is required (e.g. sunny-cats-a1b2c).", details={"parameter": "pack_key"}
+            given = str(pack_key or "").strip()
+            message = (
+                "Invalid pack key: it holds nothing but control characters; keys look like sunny-cats-a1b2c."
+                if given
+                else "pack_key is required (e.g. sunny-cats-a1b2c)."
             )
+            raise InvalidInput(message, details={"parameter": "pack_key"})
         wanted = parse_categories(categories)
         ttl = self.settings.sticker_catalog_pack_payload_cache_seconds
         return self._cached(("detail", key, wanted), ttl, lambda: self._detail(key, wanted))

@@ -16,7 +16,7 @@ import gc
 import importlib.metadata
 import logging
 from collections.abc import AsyncIterator
-from typing import IO
+from typing import IO, Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
@@ -32,6 +32,7 @@ from omnizap.runtime import Runtime
 from omnizap.web.api import accounts, assets, interactions
 from omnizap.web.api.catalog import MARKETPLACE_STATS_PATH, build_catalog_router, build_marketplace_router
 from omnizap.web.api.errors import install_error_handlers
+from omnizap.web.api.models import without_validation_schemas
 from omnizap.web.http.cache import CachedResponseLane, ResponseCache
 from omnizap.web.http.pipeline import RequestPipeline
 from omnizap.web.operations import DOCS_PATH, OPENAPI_PATH, build_operations_router
@@ -73,6 +74,17 @@ def _access_log(settings: Settings, stream: IO[str] | None) -> AccessLog | None:
     if not settings.http_access_log or (isinstance(level, int) and level > logging.INFO):
         return None
     return AccessLog(settings.log_format, stream)
+
+
+def _document_only_real_answers(app: FastAPI) -> None:
+    """The OpenAPI document without FastAPI's 422 validation schema, which this API never sends
+    (invalid parameters answer 400 with the error envelope)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return without_validation_schemas(build())  # FastAPI caches the document; this is idempotent
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(
@@ -132,12 +144,19 @@ def create_app(
         max_entries=settings.http_response_cache_entries, max_bytes=settings.http_response_cache_max_bytes
     )
     install_error_handlers(app)
+    _document_only_real_answers(app)
 
     api_base = "/" + settings.sticker_api_base_path.strip("/")
     # Order matters: the catalog's fixed segments (stats, creators, …) come before `/{packKey}`;
     # the session routes (`/me`, `/auth/…`) before the catalog's.
     app.include_router(accounts.build_router(api_base))
-    app.include_router(build_catalog_router(api_base))
+    app.include_router(
+        build_catalog_router(
+            api_base,
+            list_limit_default=settings.sticker_web_list_limit,
+            list_limit_max=settings.sticker_web_list_max_limit,
+        )
+    )
     app.include_router(build_marketplace_router())
     app.include_router(interactions.build_router(api_base))
     app.include_router(assets.build_router(api_base))

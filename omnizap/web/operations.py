@@ -24,6 +24,7 @@ from fastapi.responses import Response
 
 from omnizap.platform.db import Database
 from omnizap.platform.metrics import CONTENT_TYPE, QueueDepthCollector
+from omnizap.web.api.models import Health, Readiness, json_answer
 from omnizap.web.api.routing import add_get_and_head
 
 logger = logging.getLogger(__name__)
@@ -138,7 +139,13 @@ def build_operations_router(*, metrics_path: str | None, title: str) -> APIRoute
     async def healthz() -> Response:
         return _json({"status": "ok"})
 
-    add_get_and_head(router, "/healthz", healthz, summary="Liveness: the process answers")
+    add_get_and_head(
+        router,
+        "/healthz",
+        healthz,
+        summary="Liveness: the process answers",
+        responses={200: json_answer(Health, "The process answers.", {"status": "ok"})},
+    )
 
     def readyz(request: Request) -> Response:
         ready, reason = readiness(request.app.state.runtime.database)
@@ -152,8 +159,9 @@ def build_operations_router(*, metrics_path: str | None, title: str) -> APIRoute
         readyz,
         summary="Readiness: database reachable and migrated",
         responses={
-            200: {"content": {"application/json": {"example": {"status": "ready"}}}},
+            200: json_answer(Readiness, "Ready.", {"status": "ready"}),
             503: {
+                "model": Readiness,
                 "description": "Not ready; `reason` says why.",
                 "content": {
                     "application/json": {
@@ -177,7 +185,19 @@ def build_operations_router(*, metrics_path: str | None, title: str) -> APIRoute
         return Response(body, media_type=CONTENT_TYPE, headers=NO_STORE)
 
     if metrics_path:
-        add_get_and_head(router, metrics_path, metrics, summary="Prometheus metrics (all worker processes)")
+        add_get_and_head(
+            router,
+            metrics_path,
+            metrics,
+            summary="Prometheus metrics (all worker processes)",
+            response_class=Response,
+            responses={
+                200: {
+                    "description": "Prometheus text exposition format 0.0.4.",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
+        )
 
     @router.get(DOCS_PATH, include_in_schema=False)
     async def api_docs() -> Response:

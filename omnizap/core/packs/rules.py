@@ -111,7 +111,9 @@ def public_pack_key(value: str | None) -> str:
     """The key of a public link as stored (lowercase); what cannot be a key is simply not found."""
     key = (value or "").strip().lower()
     if not is_valid_pack_key(key):
-        raise PackNotFound("Pack not found; check the link (keys look like meus-memes-k3x9q).")
+        raise PackNotFound(
+            "Pack not found: that is not a pack key (keys look like meus-memes-k3x9q); check the link."
+        )
     return key
 
 

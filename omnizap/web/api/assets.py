@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry
 
@@ -31,7 +31,8 @@ from omnizap.delivery.downloads import ZIP_CONTENT_TYPE, safe_filename
 from omnizap.delivery.links import EXPIRES_PARAMETER, SIGNATURE_PARAMETER, SignedLinks
 from omnizap.delivery.objects import DeliveryMetrics, ObjectDelivery, viewer_subject
 from omnizap.web.api.interactions import VIEWER_COOKIE
-from omnizap.web.api.routing import add_get_and_head, app_service
+from omnizap.web.api.models import NOT_MODIFIED, error_answers
+from omnizap.web.api.routing import add_get_and_head, app_service, pack_key_path
 from omnizap.web.http.cache import etag_matches
 
 DEFAULT_API_BASE = "/api/sticker-packs"
@@ -45,6 +46,13 @@ PREVIEW_SIZE_PARAMETER = {
     "description": f"Preview side in pixels, one of {PREVIEW_SIZES} (absent: the 512 px sticker).",
     "schema": {"type": "integer", "enum": list(PREVIEW_SIZES)},
 }
+
+BINARY = {"type": "string", "format": "binary"}
+STICKER_ID_PATH = Path(
+    ...,
+    alias="stickerId",
+    description="The sticker's id, optionally followed by `.webp` (e.g. `9b1d0c2e-….webp`).",
+)
 
 SIGNED_LINK_PARAMETERS = [
     {
@@ -108,7 +116,11 @@ def whatsapp_downloads(request: Request) -> WhatsAppDownloads:
     )
 
 
-def serve_sticker(request: Request, pack_key: str, sticker_file: str) -> Response:
+def serve_sticker(
+    request: Request,
+    pack_key: str = pack_key_path(),
+    sticker_file: str = STICKER_ID_PATH,
+) -> Response:
     query = request.query_params
     size = parse_preview_size(query.get("size"))
     cache_control = IMMUTABLE_CACHE_CONTROL
@@ -143,7 +155,7 @@ def serve_sticker(request: Request, pack_key: str, sticker_file: str) -> Respons
     return Response(data, status_code=200, headers=headers, media_type=location.content_type)
 
 
-def download_whatsapp(request: Request, pack_key: str) -> Response:
+def download_whatsapp(request: Request, pack_key: str = pack_key_path()) -> Response:
     downloads = whatsapp_downloads(request)
     prepared = downloads.prepare(pack_key)
     headers = {"Cache-Control": DOWNLOAD_CACHE_CONTROL, **NOSNIFF}
@@ -168,7 +180,7 @@ def build_router(api_base: str = DEFAULT_API_BASE) -> APIRouter:
     router = APIRouter(tags=["delivery"])
     routes: list[tuple[str, Callable[..., Response], str, dict[str, Any]]] = [
         (
-            f"{base}/{{pack_key}}/stickers/{{sticker_file}}",
+            f"{base}/{{packKey}}/stickers/{{stickerId}}",
             serve_sticker,
             "sticker_asset",
             {
@@ -180,22 +192,29 @@ def build_router(api_base: str = DEFAULT_API_BASE) -> APIRouter:
                 "object-store URL (`Cache-Control: private, max-age=45`). `expires` + `signature` "
                 "(a signed link) also open stickers of private packs until the link expires.",
                 "openapi_extra": {"parameters": [PREVIEW_SIZE_PARAMETER, *SIGNED_LINK_PARAMETERS]},
+                "response_class": Response,
                 "responses": {
-                    200: {"content": {"image/webp": {}}, "description": "The WebP file."},
+                    200: {"content": {"image/webp": {"schema": BINARY}}, "description": "The WebP file."},
                     302: {"description": "Redirect to the object store (presigned or CDN URL)."},
-                    403: {"description": "LINK_INVALID, LINK_EXPIRED or SIGNED_LINKS_DISABLED."},
+                    304: NOT_MODIFIED,
+                    **error_answers(400, 403, 404),
                 },
             },
         ),
         (
-            f"{base}/{{pack_key}}/download/whatsapp",
+            f"{base}/{{packKey}}/download/whatsapp",
             download_whatsapp,
             "sticker_pack_download_whatsapp",
             {
                 "summary": "The pack as a WhatsApp sticker pack (.zip)",
                 "description": "contents.json, tray icon and stickers, valid for WhatsApp's importer; "
                 "422 `EXPORT_INVALID` names the WhatsApp rule the pack breaks (e.g. fewer than 3 stickers).",
-                "responses": {200: {"content": {ZIP_CONTENT_TYPE: {}}, "description": "The zip."}},
+                "response_class": Response,
+                "responses": {
+                    200: {"content": {ZIP_CONTENT_TYPE: {"schema": BINARY}}, "description": "The zip."},
+                    304: NOT_MODIFIED,
+                    **error_answers(404, 422),
+                },
             },
         ),
     ]

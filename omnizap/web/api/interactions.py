@@ -15,7 +15,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from omnizap.catalog.interactions import INTERACTIONS, InteractionService, clean_viewer_key
-from omnizap.web.api.routing import app_service
+from omnizap.web.api.models import InteractionAnswer, error_answers, json_answer
+from omnizap.web.api.routing import app_service, pack_key_path
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +74,8 @@ def record_interaction(request: Request, pack_key: str, interaction: str) -> Res
     return response
 
 
-def _endpoint(interaction: str) -> Callable[[Request, str], Response]:
-    def endpoint(request: Request, pack_key: str) -> Response:
+def _endpoint(interaction: str) -> Callable[..., Response]:
+    def endpoint(request: Request, pack_key: str = pack_key_path()) -> Response:
         return record_interaction(request, pack_key, interaction)
 
     endpoint.__name__ = f"record_{interaction}"
@@ -84,13 +85,21 @@ def _endpoint(interaction: str) -> Callable[[Request, str], Response]:
 def build_router(api_base: str = DEFAULT_API_BASE) -> APIRouter:
     """The interaction routes under `api_base` (STICKER_API_BASE_PATH); other methods answer 405."""
     base = "/" + api_base.strip("/")
-    router = APIRouter()
+    router = APIRouter(tags=["interactions"])
     for interaction in INTERACTIONS:
         router.add_api_route(
-            f"{base}/{{pack_key}}/{interaction}",
+            f"{base}/{{packKey}}/{interaction}",
             _endpoint(interaction),
             methods=["POST"],
             name=f"sticker_pack_{interaction}",
+            summary=f"Record a `{interaction}` of a pack",
+            description="Counted once per viewer and window, rate-limited per client (docs/delivery.md). "
+            "The viewer is `X-Viewer-Key`, else `viewer_key`, else the `omnizap_viewer` cookie, which is "
+            "set when the client has none. No body is read; a body over HTTP_MAX_BODY_BYTES is refused.",
+            responses={
+                200: json_answer(InteractionAnswer, "The pack's counters after this interaction."),
+                **error_answers(404, 413, 429),
+            },
         )
     return router
 

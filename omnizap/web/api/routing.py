@@ -6,10 +6,21 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 
 T = TypeVar("T")
 _STATE_LOCK = threading.Lock()
+PACK_KEY_DESCRIPTION = (
+    "The pack's key, e.g. `sunny-cats-a1b2c`. A key of another form, or of a pack that is not "
+    "publicly reachable, answers 404 `PACK_NOT_FOUND`."
+)
+
+
+def pack_key_path(**constraints: Any) -> Any:
+    """The `{packKey}` path parameter, spelled the same on every route (the original's `:packKey`)."""
+    return Path(
+        ..., alias="packKey", description=PACK_KEY_DESCRIPTION, examples=["sunny-cats-a1b2c"], **constraints
+    )
 
 
 def add_get_and_head(

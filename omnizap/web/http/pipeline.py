@@ -2,8 +2,10 @@
 
 For each HTTP request it:
 1. takes or makes the request id and binds it to the logging context (`X-Request-Id` on the answer);
-2. refuses bodies larger than HTTP_MAX_BODY_BYTES (413, by Content-Length up front, else while the
-   route reads the body);
+2. refuses bodies larger than HTTP_MAX_BODY_BYTES on every route, whatever the method: a larger
+   Content-Length before anything is read; a body without one (chunked) is read here, up to the
+   limit, before the route runs, so a route that never reads its body (the interactions) cannot
+   act on an oversized request; past the limit it answers 413 without reading the rest;
 3. adds the security headers (nosniff, referrer policy, frame denial, a CSP unless the route set one,
    HSTS on an https SITE_ORIGIN, `X-Robots-Tag` under /api/);
 4. turns an unexpected exception into a JSON 500 `INTERNAL_ERROR`, logged with the request id;
@@ -17,6 +19,7 @@ import re
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 from omnizap.config import Settings
@@ -35,7 +38,6 @@ logger = logging.getLogger("omnizap.web")
 
 API_CSP = b"default-src 'none'; frame-ancestors 'none'"
 HSTS = b"max-age=31536000"
-METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SECRET_PARAM_MARKERS = ("token", "secret", "password", "passwd", "key", "sig", "auth", "session", "code")
 _SECRET_PARAM = re.compile("|".join(SECRET_PARAM_MARKERS), re.IGNORECASE)
 MAX_LOGGED_QUERY = 512
@@ -50,6 +52,27 @@ class BodyTooLarge(ApiError):
             f"{MESSAGES_BY_STATUS[413]} The limit is {limit} bytes.",
             details={"limit_bytes": limit},
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ReadBody:
+    body: bytes | None  # None: over the limit, or the client went away
+    client_gone: bool
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands the app the body read by the pipeline, then the server's own messages
+    (a later `http.disconnect`)."""
+    delivered = False
+
+    async def replay() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def loggable_target(path: str, query_string: bytes) -> str:
@@ -67,14 +90,19 @@ def loggable_target(path: str, query_string: bytes) -> str:
     return f"{path}?{query}"
 
 
-def _content_length(scope: Scope) -> int | None:
+def _body_framing(scope: Scope) -> tuple[int | None, bool]:
+    """(declared Content-Length, whether the body is chunked) from the request headers."""
+    length: int | None = None
+    chunked = False
     for name, value in scope.get("headers") or ():
         if name == b"content-length":
             try:
-                return int(value)
+                length = int(value)
             except ValueError:
-                return None
-    return None
+                length = None
+        elif name == b"transfer-encoding":
+            chunked = True
+    return length, chunked
 
 
 class RequestPipeline:
@@ -136,28 +164,31 @@ class RequestPipeline:
             await send(message)
 
         app_receive = receive
-        if scope["method"] in METHODS_WITH_BODY:
-            declared = _content_length(scope)
-            if declared is not None and declared > self.max_body_bytes:
-                await self._send_error(send_with_headers, BodyTooLarge(self.max_body_bytes), close=True)
-                self._finish(scope, status, started, request_id)
+        declared, chunked = _body_framing(scope)
+        too_large = declared is not None and declared > self.max_body_bytes
+        if chunked and not too_large:
+            read = await self._read_body(receive)
+            if read.client_gone:  # nothing to answer, nothing served
                 request_id_var.reset(token)
                 return
-            app_receive = self._limited(receive)
+            too_large = read.body is None
+            if read.body is not None:
+                app_receive = _replay(read.body, receive)
+        if too_large:
+            await self._send_error(send_with_headers, BodyTooLarge(self.max_body_bytes), close=True)
+            self._finish(scope, status, started, request_id)
+            request_id_var.reset(token)
+            return
 
         try:
             await self.app(scope, app_receive, send_with_headers)
         except Exception as error:
-            if isinstance(error, BodyTooLarge) and status == 0:
-                await self._send_error(send_with_headers, error, close=True)
-            else:
-                logger.error(
-                    "unhandled error in %s %s", scope["method"], path, exc_info=error, extra={"path": path}
+            method = scope["method"]
+            logger.error("unhandled error in %s %s", method, path, exc_info=error, extra={"path": path})
+            if status == 0:
+                await self._send_error(
+                    send_with_headers, ApiError(500, "INTERNAL_ERROR", INTERNAL_MESSAGE), close=False
                 )
-                if status == 0:
-                    await self._send_error(
-                        send_with_headers, ApiError(500, "INTERNAL_ERROR", INTERNAL_MESSAGE), close=False
-                    )
         finally:
             self._finish(scope, status, started, request_id)
             request_id_var.reset(token)
@@ -171,20 +202,24 @@ class RequestPipeline:
             group = self._route_groups[path] = resolve_route_group(path, self.route_paths)
         return group
 
-    def _limited(self, receive: Receive) -> Receive:
-        limit = self.max_body_bytes
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
+    async def _read_body(self, receive: Receive) -> ReadBody:
+        """The whole body of a request without Content-Length, counted as it arrives; `body` is None
+        as soon as it passes the limit, leaving the rest unread."""
+        parts: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge(limit)
-            return message
-
-        return limited_receive
+            if message["type"] == "http.disconnect":
+                return ReadBody(body=None, client_gone=True)
+            if message["type"] != "http.request":
+                continue
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return ReadBody(body=None, client_gone=False)
+            parts.append(chunk)
+            if not message.get("more_body", False):
+                return ReadBody(body=b"".join(parts), client_gone=False)
 
     @staticmethod
     async def _send_error(send: Send, error: ApiError, *, close: bool) -> None:

@@ -693,3 +693,12 @@ def test_cookie_is_secure_on_an_https_site(db, tmp_path, provider):
     assert refused.status_code == 403
     built.service.close()
     built.runtime.close()
+
+
+def test_a_wrong_method_names_every_method_of_the_path(site):
+    """GET, POST and DELETE of the session path are three routes: a 405 lists them all, not only the
+    first route's (Starlette's own Allow header named GET alone)."""
+    response = browser(site).request("OPTIONS", "/api/sticker-packs/auth/google/session")
+    assert response.status_code == 405
+    assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "POST", "DELETE"}
+    assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"

@@ -16,6 +16,7 @@ from omnizap.accounts.service import AccountService, IssuedSession, Session
 from omnizap.config import Settings
 from omnizap.core.errors import InvalidInput
 from omnizap.web.api.errors import ApiError
+from omnizap.web.api.models import MyPacksAnswer, SessionAnswer, SignedOutAnswer, error_answers, json_answer
 from omnizap.web.api.routing import add_get_and_head, app_service
 from omnizap.web.http.csrf import require_same_origin
 
@@ -137,11 +138,31 @@ def build_router(api_base: str) -> APIRouter:
         return JSONResponse({"data": data}, headers=NO_STORE)
 
     csrf = [Depends(require_same_origin)]
-    add_get_and_head(router, session_path, read_session, name="auth_session")
-    router.add_api_route(session_path, sign_in, methods=["POST"], name="auth_sign_in", dependencies=csrf)
-    router.add_api_route(session_path, sign_out, methods=["DELETE"], name="auth_sign_out", dependencies=csrf)
+    session_answer = {200: json_answer(SessionAnswer, "The caller's session (or `authenticated: false`).")}
+    signed_out = {200: json_answer(SignedOutAnswer, "The session is ended and its cookie cleared.")}
+    add_get_and_head(router, session_path, read_session, name="auth_session", responses=session_answer)
     router.add_api_route(
-        f"{base}/auth/logout", sign_out, methods=["POST"], name="auth_logout", dependencies=csrf
+        session_path,
+        sign_in,
+        methods=["POST"],
+        name="auth_sign_in",
+        dependencies=csrf,
+        responses={**session_answer, **error_answers(400, 401, 403, 404, 413, 429, 502)},
     )
-    add_get_and_head(router, f"{base}/me", me, name="my_profile")
+    for path, name in ((session_path, "auth_sign_out"), (f"{base}/auth/logout", "auth_logout")):
+        router.add_api_route(
+            path,
+            sign_out,
+            methods=["DELETE"] if path == session_path else ["POST"],
+            name=name,
+            dependencies=csrf,
+            responses={**signed_out, **error_answers(403, 413)},
+        )
+    add_get_and_head(
+        router,
+        f"{base}/me",
+        me,
+        name="my_profile",
+        responses={200: json_answer(MyPacksAnswer, "The caller's own packs (none when anonymous).")},
+    )
     return router

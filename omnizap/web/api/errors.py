@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -31,6 +31,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from omnizap.core.errors import StickerPackError
 
@@ -193,6 +194,31 @@ def not_found_response(request: Request) -> Response:
     return Response("Not Found", status_code=404, media_type="text/plain", headers=NO_STORE)
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route accepts at this path. Starlette's 405 names only the first route that
+    matched the path, so a path served by several routes (GET here, POST and DELETE there) would
+    claim fewer methods than it has."""
+    methods: set[str] = set()
+    for route in _flat_routes(getattr(request.app, "routes", ())):
+        route_methods = getattr(route, "methods", None)
+        if not route_methods:
+            continue
+        match, _ = route.matches({**request.scope, "method": next(iter(route_methods))})
+        if match is Match.FULL:
+            methods.update(route_methods)
+    return sorted(methods)
+
+
+def _flat_routes(routes: Iterable[Any]) -> Iterator[Any]:
+    """Routes, with FastAPI's included routers (kept as wrappers, all without a prefix here) opened."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _flat_routes(included.routes)
+        else:
+            yield route
+
+
 def _http_exception_response(request: Request, error: StarletteHTTPException) -> Response:
     status = error.status_code
     headers = dict(error.headers or {})
@@ -203,6 +229,7 @@ def _http_exception_response(request: Request, error: StarletteHTTPException) ->
     message = error.detail if isinstance(error.detail, str) and error.detail else default_message
     if status == 405:
         message = MESSAGES_BY_STATUS[405]
+        headers["Allow"] = ", ".join(allowed_methods(request)) or headers.get("Allow", "")
     if status >= 500:
         message = INTERNAL_MESSAGE
     return error_response(status, code, message, headers=headers)

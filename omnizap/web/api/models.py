@@ -252,13 +252,61 @@ class Readiness(BaseModel):
 
 
 # --- declaring answers in routes -------------------------------------------------------------------
+class SessionUser(BaseModel):
+    sub: str | None
+    email: str | None
+    name: str | None
+    picture: str | None
+
+
+class GoogleSessionData(BaseModel):
+    """The signed-in person, or `authenticated: false` (http §2.6). `owner_phone` is only ever the
+    caller's own number."""
+
+    authenticated: bool
+    provider: str
+    user: SessionUser | None
+    owner_jid: str | None
+    owner_phone: str | None
+    expires_at: str | None
+
+
+class SessionAnswer(BaseModel):
+    data: GoogleSessionData
+
+
+class SignedOut(BaseModel):
+    cleared: bool
+
+
+class SignedOutAnswer(BaseModel):
+    data: SignedOut
+
+
+class MyPacksData(BaseModel):
+    """The caller's own packs, all statuses and visibilities (http §7.3); empty when anonymous."""
+
+    auth: dict[str, Any]
+    session: dict[str, Any]
+    owner_jid: str | None
+    owner_jids: list[str] | None = None
+    packs: list[dict[str, Any]]
+    stats: dict[str, int]
+
+
+class MyPacksAnswer(BaseModel):
+    data: MyPacksData
+
+
 ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "A parameter is invalid (`INVALID_INPUT`, `INVALID_CURSOR`); the message names it.",
-    403: "Refused (`LINK_INVALID`, `LINK_EXPIRED`, `SIGNED_LINKS_DISABLED`).",
+    401: "The ID token was not accepted (bad signature, audience, issuer, expiry or nonce).",
+    403: "Refused (`LINK_INVALID`, `LINK_EXPIRED`, `SIGNED_LINKS_DISABLED`, `CSRF_REJECTED`, a ban).",
     404: "Not publicly reachable (`PACK_NOT_FOUND`, `STICKER_NOT_FOUND`, `STICKER_FILE_MISSING`).",
     413: "The request body is larger than HTTP_MAX_BODY_BYTES (`PAYLOAD_TOO_LARGE`).",
     422: "The pack breaks a WhatsApp rule (`EXPORT_INVALID`); the message names it.",
-    429: "Too many interactions from this client (`RATE_LIMITED`); see `Retry-After`.",
+    429: "Too many requests from this client (`RATE_LIMITED`); see `Retry-After`.",
+    502: "The sign-in provider could not be reached or answered nonsense.",
 }
 NOT_MODIFIED: dict[str, Any] = {"description": "Not modified: the `If-None-Match` ETag is current."}
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import socket
 from collections.abc import Mapping
 from pathlib import Path
@@ -110,8 +111,10 @@ class Settings(BaseSettings):
     # --- catalog ---
     # Read service of the public catalog (omnizap.catalog; docs/catalog.md). Original names where the
     # original had the knob; the ranking generation, watcher and cursor settings are new.
-    whatsapp_bot_number: str = Field("", description="Bot phone for `whatsapp` links; empty: none")
-    sticker_web_whatsapp_message_template: str = "/pack send {{pack_key}}"
+    whatsapp_bot_number: str = Field(
+        "", description="Bot phone (10-15 digits, country code first) for `whatsapp` links; empty: none"
+    )
+    sticker_web_whatsapp_message_template: str = "{{command_prefix}}pack send {{pack_key}}"
     sticker_creator_verified_publishers: str = Field("", description="Comma list of verified publishers")
     sticker_pack_age_decay_days: float = Field(45.0, gt=0)
     sticker_nsfw_explicit_threshold: float = Field(0.78, ge=0, le=1)
@@ -408,6 +411,18 @@ class Settings(BaseSettings):
     @classmethod
     def _clamp_signed_url_ttl(cls, value: int) -> int:
         return int(_clamp(value, 60, 3600))
+
+    @field_validator("whatsapp_bot_number", mode="after")
+    @classmethod
+    def _check_bot_number(cls, value: str) -> str:
+        # "+55 11 99999-0000" is how people write numbers; wa.me wants the bare digits.
+        digits = re.sub(r"[\s()+.-]", "", value)
+        if digits and not re.fullmatch(r"[0-9]{10,15}", digits):
+            raise ValueError(
+                f"WHATSAPP_BOT_NUMBER must be the bot's phone number with its country code, 10-15 "
+                f"digits (e.g. 5511999990000), got {value!r}; leave it empty to hide the WhatsApp links"
+            )
+        return digits
 
     @field_validator("log_format", mode="after")
     @classmethod

@@ -43,7 +43,6 @@ from omnizap.config import Settings
 from omnizap.platform.db.migrate import upgrade
 from omnizap.runtime import Runtime
 
-TARGETS = {"single_median_ms": 150.0, "burst_p95_ms": 2000.0, "webhook_median_ms": 50.0, "webhook_p95_ms": 50.0}
 WARM_UP = 3
 SERVE_CHAT_WORKERS = 1  # `omnizap serve`: one inline consumer per task type (omnizap.pipeline)
 APP_SECRET = "bench-app-secret"
@@ -217,7 +216,9 @@ def webhook(database_url: str, folder: Path, requests: int) -> Result:
     runtime = Runtime(settings)
     port = _free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        uvicorn.Config(
+            create_app(runtime), host="127.0.0.1", port=port, log_level="warning", access_log=False
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -193,11 +193,15 @@ def test_whatsapp_send_link_types_the_configured_command_prefix(env):
     catalog = catalog_for(env, whatsapp_bot_number="5511988887777", command_prefix="!")
     details = catalog.pack_detail(pack.pack_key)
     assert details["whatsapp"]["text"] == f"!pack send {pack.pack_key}"
-    assert details["whatsapp_send_url"] == f"https://wa.me/5511988887777?text=%21pack%20send%20{pack.pack_key}"
+    assert (
+        details["whatsapp_send_url"] == f"https://wa.me/5511988887777?text=%21pack%20send%20{pack.pack_key}"
+    )
     assert catalog_for(env).pack_detail(pack.pack_key)["whatsapp_send_url"] is None
 
 
-@pytest.mark.parametrize("raw", ["123", "55 11 9888x7777", "+5511988887777999999", "５５１１９８８８８７７７７"])
+@pytest.mark.parametrize(
+    "raw", ["123", "55 11 9888x7777", "+5511988887777999999", "５５１１９８８８８７７７７"]
+)
 def test_bot_number_setting_refuses_what_is_not_a_phone_number(raw: str):
     from pydantic import ValidationError
 

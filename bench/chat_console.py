@@ -8,8 +8,9 @@
     sends a different photo (`--size` px JPEG) from a different person, so neither the asset dedupe
     nor the rate limit short-cuts anything. Warm-up runs first (imports, fonts, connections).
 (b) `--chats` people send `/s` with their own photo at the same moment: every message is enqueued
-    first, then drained by `--workers` queue workers (default: what `omnizap serve` runs for
-    `chat_message`, one inline worker; see docs/benchmarks.md). Latency is enqueue → sticker sent.
+    first, then drained by `--workers` queue workers (default: as many as `omnizap serve` runs for
+    `chat_message` here, `Settings.chat_consumers`: one per CPU, 1-4). Latency is enqueue → sticker
+    sent.
 (c) The WhatsApp Cloud API webhook under a real uvicorn on loopback: a signed notification with a
     `/s` image is POSTed over a kept-alive connection; the answer comes once the task is queued
     (nothing else runs in the request). Median and p95 of the round trip.
@@ -44,7 +45,6 @@ from omnizap.platform.db.migrate import upgrade
 from omnizap.runtime import Runtime
 
 WARM_UP = 3
-SERVE_CHAT_WORKERS = 1  # `omnizap serve`: one inline consumer per task type (omnizap.pipeline)
 APP_SECRET = "bench-app-secret"
 PHONE_ID = "109876543210"
 
@@ -279,11 +279,12 @@ def run(arguments: argparse.Namespace) -> list[Result]:
         # People never hit the per-sender rate limit here: each message comes from someone new.
         runtime = Runtime(bench_settings(database_url, folder))
         upgrade(runtime.database)
+        workers = arguments.workers or runtime.settings.chat_consumers
         tag = f"{random.randrange(10_000):04d}"
         try:
             results = [
                 single_messages(runtime, folder, arguments.runs, arguments.size, tag),
-                burst(runtime, folder, arguments.chats, arguments.workers, arguments.size, tag),
+                burst(runtime, folder, arguments.chats, workers, arguments.size, tag),
             ]
         finally:
             runtime.close()
@@ -297,7 +298,7 @@ def main() -> None:
     parser.add_argument("--database-url", default="", help="default: a temporary SQLite database")
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--chats", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=SERVE_CHAT_WORKERS)
+    parser.add_argument("--workers", type=int, default=0, help="default: what `omnizap serve` runs")
     parser.add_argument("--webhook-requests", type=int, default=300)
     parser.add_argument("--size", type=int, default=640, help="photo width in px (height: 3/4 of it)")
     parser.add_argument("--json", help="also write the results to this file")

@@ -74,6 +74,14 @@ class Settings(BaseSettings):
     whatsapp_login_path: str = "/login/"
     whatsapp_login_link_secret: str = Field("", description="HMAC key of login links; empty: unsigned")
     whatsapp_login_link_ttl_seconds: int = Field(900, ge=60, le=86_400)
+    # `omnizap serve`'s consumers of `chat_message` (docs/chat.md, bench.chat_console): people wait
+    # on these, so more than one runs and an idle one looks often (SQLite/MySQL have no NOTIFY).
+    chat_worker_threads: int | None = Field(
+        None, ge=1, le=16, description="chat_message consumers in `omnizap serve`; unset: CPU count (1-4)"
+    )
+    chat_worker_poll_interval_ms: int = Field(
+        250, ge=20, le=10_000, description="How often an idle chat consumer checks the queue"
+    )
 
     # --- WhatsApp export ---
     # The original had no export, so these are new names. Links are checked when a pack is exported
@@ -430,6 +438,18 @@ class Settings(BaseSettings):
         if value not in {"json", "text"}:
             raise ValueError("LOG_FORMAT must be 'json' or 'text'")
         return value
+
+    @property
+    def chat_consumers(self) -> int:
+        """CHAT_WORKER_THREADS, else one per CPU this process may use, 1-4 (the work is mostly Pillow
+        and libwebp, which release the GIL)."""
+        if self.chat_worker_threads is not None:
+            return self.chat_worker_threads
+        try:
+            cpus = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            cpus = os.cpu_count() or 1
+        return max(1, min(4, cpus))
 
     @property
     def data_dir(self) -> Path:

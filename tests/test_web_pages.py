@@ -302,7 +302,7 @@ def test_pack_page_offers_the_ways_onto_a_phone(site: SimpleNamespace, page: Any
     )
     expect(ways.locator("[data-get=telegram]")).not_to_contain_text("may be older")
     expect(ways.locator("[data-get=download] .hint")).to_contain_text(
-        "for sticker-importer apps. WhatsApp itself does not open this file."
+        "for .wastickers importer apps on Android. WhatsApp itself does not open this file."
     )
     for link in (whatsapp, telegram, ways.get_by_role("link", name="Download .zip")):
         expect(link).to_be_visible()

@@ -350,4 +350,7 @@ def test_pack_page_says_what_the_zip_is_for(client: TestClient, reader: Recordin
     download = "/api/sticker-packs/cats-aaaaa/download/whatsapp"
     html = _phone_ways(client, reader, download_url=download)
     assert f'href="{download}" download' in html
-    assert "for sticker-importer apps. WhatsApp itself does not open this file." in html
+    assert (
+        "for <code>.wastickers</code> importer apps on Android. WhatsApp itself does not open this file."
+        in html
+    )

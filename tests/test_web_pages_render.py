@@ -354,3 +354,30 @@ def test_pack_page_says_what_the_zip_is_for(client: TestClient, reader: Recordin
         "for <code>.wastickers</code> importer apps on Android. WhatsApp itself does not open this file."
         in html
     )
+
+
+def test_pack_context_keeps_only_safe_phone_links():
+    from omnizap.web.pages import views
+
+    link = "https://t.me/addstickers/cats_by_bot"
+    wa = {
+        "url": "https://wa.me/5511999990000?text=%2Fpack%20send%20cats-aaaaa",
+        "text": "/pack send cats-aaaaa",
+    }
+    context = views.pack_context(
+        entry("cats-aaaaa", "Cats", items=[], whatsapp=wa, telegram={"url": link, "is_current": False}), ""
+    )
+    assert context["whatsapp_url"] == wa["url"] and context["whatsapp_text"] == wa["text"]
+    assert context["telegram"] == {"url": link, "is_current": False}
+    hostile = views.pack_context(
+        entry(
+            "cats-aaaaa",
+            "Cats",
+            items=[],
+            whatsapp={"url": "http://wa.me/1", "text": "x"},
+            telegram={"url": "https://t.me.evil.example/addstickers/x", "is_current": True},
+        ),
+        "",
+    )
+    assert hostile["whatsapp_url"] is None and hostile["whatsapp_text"] is None
+    assert hostile["telegram"] is None

@@ -171,19 +171,23 @@ def pack_context(details: Mapping[str, Any], origin: str) -> dict[str, Any]:
     whatsapp_url = whatsapp.get("url") if isinstance(whatsapp, Mapping) else None
     if not (isinstance(whatsapp_url, str) and whatsapp_url.startswith(("https://", "whatsapp://"))):
         whatsapp_url = None
+    whatsapp_text = whatsapp.get("text") if whatsapp_url else None  # the command the link types
+    if not isinstance(whatsapp_text, str):
+        whatsapp_text = None
     blocker = download_blocker(pack)
     return {
         "nav": "pack",
         "pack": pack,
         "share_url": absolute_url(origin, pack.get("web_url") or ""),
         "whatsapp_url": whatsapp_url,
-        "whatsapp_text": whatsapp.get("text")
-        if whatsapp_url and isinstance(whatsapp.get("text"), str)
-        else None,
+        "whatsapp_text": whatsapp_text,
         "telegram": telegram_link(pack.get("telegram")),
         "download_url": pack.get("download_url") if blocker is None else None,
         "download_blocker": blocker,
     }
+
+
+TELEGRAM_ADD_PREFIX = "https://t.me/addstickers/"
 
 
 def telegram_link(telegram: object) -> dict[str, Any] | None:
@@ -197,9 +201,6 @@ def telegram_link(telegram: object) -> dict[str, Any] | None:
     if not (isinstance(url, str) and url.startswith(TELEGRAM_ADD_PREFIX)):
         return None
     return {"url": url, "is_current": bool(telegram.get("is_current"))}
-
-
-TELEGRAM_ADD_PREFIX = "https://t.me/addstickers/"
 
 
 WHATSAPP_MIN_STICKERS = 3

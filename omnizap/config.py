@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import socket
 from collections.abc import Mapping
 from pathlib import Path
@@ -73,6 +74,14 @@ class Settings(BaseSettings):
     whatsapp_login_path: str = "/login/"
     whatsapp_login_link_secret: str = Field("", description="HMAC key of login links; empty: unsigned")
     whatsapp_login_link_ttl_seconds: int = Field(900, ge=60, le=86_400)
+    # `omnizap serve`'s consumers of `chat_message` (docs/chat.md, bench.chat_console): people wait
+    # on these, so more than one runs and an idle one looks often (SQLite/MySQL have no NOTIFY).
+    chat_worker_threads: int | None = Field(
+        None, ge=1, le=16, description="chat_message consumers in `omnizap serve`; unset: CPU count (1-4)"
+    )
+    chat_worker_poll_interval_ms: int = Field(
+        250, ge=20, le=10_000, description="How often an idle chat consumer checks the queue"
+    )
 
     # --- WhatsApp export ---
     # The original had no export, so these are new names. Links are checked when a pack is exported
@@ -110,8 +119,10 @@ class Settings(BaseSettings):
     # --- catalog ---
     # Read service of the public catalog (omnizap.catalog; docs/catalog.md). Original names where the
     # original had the knob; the ranking generation, watcher and cursor settings are new.
-    whatsapp_bot_number: str = Field("", description="Bot phone for `whatsapp` links; empty: none")
-    sticker_web_whatsapp_message_template: str = "/pack send {{pack_key}}"
+    whatsapp_bot_number: str = Field(
+        "", description="Bot phone (10-15 digits, country code first) for `whatsapp` links; empty: none"
+    )
+    sticker_web_whatsapp_message_template: str = "{{command_prefix}}pack send {{pack_key}}"
     sticker_creator_verified_publishers: str = Field("", description="Comma list of verified publishers")
     sticker_pack_age_decay_days: float = Field(45.0, gt=0)
     sticker_nsfw_explicit_threshold: float = Field(0.78, ge=0, le=1)
@@ -436,12 +447,36 @@ class Settings(BaseSettings):
     def _clamp_signed_url_ttl(cls, value: int) -> int:
         return int(_clamp(value, 60, 3600))
 
+    @field_validator("whatsapp_bot_number", mode="after")
+    @classmethod
+    def _check_bot_number(cls, value: str) -> str:
+        # "+55 11 99999-0000" is how people write numbers; wa.me wants the bare digits.
+        digits = re.sub(r"[\s()+.-]", "", value)
+        if digits and not re.fullmatch(r"[0-9]{10,15}", digits):
+            raise ValueError(
+                f"WHATSAPP_BOT_NUMBER must be the bot's phone number with its country code, 10-15 "
+                f"digits (e.g. 5511999990000), got {value!r}; leave it empty to hide the WhatsApp links"
+            )
+        return digits
+
     @field_validator("log_format", mode="after")
     @classmethod
     def _check_log_format(cls, value: str) -> str:
         if value not in {"json", "text"}:
             raise ValueError("LOG_FORMAT must be 'json' or 'text'")
         return value
+
+    @property
+    def chat_consumers(self) -> int:
+        """CHAT_WORKER_THREADS, else one per CPU this process may use, 1-4 (the work is mostly Pillow
+        and libwebp, which release the GIL)."""
+        if self.chat_worker_threads is not None:
+            return self.chat_worker_threads
+        try:
+            cpus = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            cpus = os.cpu_count() or 1
+        return max(1, min(4, cpus))
 
     @property
     def data_dir(self) -> Path:

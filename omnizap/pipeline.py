@@ -264,7 +264,8 @@ def outbox_consumer(
 def inline_workers(
     runtime: Runtime, *, handlers: Mapping[str, TaskHandler] | None = None
 ) -> list[QueueWorker]:
-    """One inline consumer per task type (a long classification cycle does not hold up ranking)."""
+    """One inline consumer per task type (a long classification cycle does not hold up ranking);
+    `chat_message` gets CHAT_WORKER_THREADS of them, polling every CHAT_WORKER_POLL_INTERVAL_MS."""
     settings = runtime.settings
     handlers = task_handlers(settings) if handlers is None else handlers
     cohort = pipeline_cohort(settings)
@@ -276,21 +277,25 @@ def inline_workers(
             runtime, cohort, kind
         )
 
+    def consumers(kind: str) -> list[tuple[str, float]]:
+        """(name, poll interval) of each consumer of `kind`: several quick ones for chat messages,
+        whose senders are waiting (bench.chat_console), one per other type."""
+        if kind != CHAT_MESSAGE:
+            return [(f"inline-{kind}@{cohort}", settings.sticker_worker_pipeline_poller_interval_ms / 1000)]
+        poll = settings.chat_worker_poll_interval_ms / 1000
+        count = settings.chat_consumers
+        return [(f"inline-{kind}@{cohort}" + (f"#{n}" if n else ""), poll) for n in range(count)]
+
     return [
         QueueWorker(
             task_queue(runtime),
             handlers,
             base_context(runtime),
-            WorkerOptions(
-                name=f"inline-{kind}@{cohort}",
-                kinds=(kind,),
-                mode="inline",
-                poll_interval=settings.sticker_worker_pipeline_poller_interval_ms / 1000,
-                allowed=allowed,
-            ),
+            WorkerOptions(name=name, kinds=(kind,), mode="inline", poll_interval=poll, allowed=allowed),
             waker=waker_for(runtime.database, [TASK_QUEUE.notify_channel]),
         )
         for kind in handlers
+        for name, poll in consumers(kind)
     ]
 
 

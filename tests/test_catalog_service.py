@@ -151,7 +151,9 @@ def test_list_entry_and_details_have_the_original_field_names(env, tmp_path):
 
     details = catalog.pack_detail(pack.pack_key)
     _json_only(details)
-    assert set(details) == ENTRY_FIELDS | {"items"}
+    assert set(details) == ENTRY_FIELDS | {"items", "whatsapp_send_url", "telegram", "telegram_url"}
+    assert details["whatsapp_send_url"] == entry["whatsapp"]["url"]
+    assert details["telegram"] is None and details["telegram_url"] is None
     assert [item["position"] for item in details["items"]] == [1, 2]
     second = details["items"][1]
     assert set(second) == {
@@ -184,6 +186,81 @@ def test_whatsapp_link_is_null_without_a_configured_bot_number(env):
     make_pack(env.packs, env.db, "Plain")
     catalog = catalog_for(env, whatsapp_bot_number="123")  # too short to be a phone number
     assert catalog.list_packs()["data"][0]["whatsapp"] is None
+
+
+def test_whatsapp_send_link_types_the_configured_command_prefix(env):
+    pack = make_pack(env.packs, env.db, "Plain")
+    catalog = catalog_for(env, whatsapp_bot_number="5511988887777", command_prefix="!")
+    details = catalog.pack_detail(pack.pack_key)
+    assert details["whatsapp"]["text"] == f"!pack send {pack.pack_key}"
+    assert (
+        details["whatsapp_send_url"] == f"https://wa.me/5511988887777?text=%21pack%20send%20{pack.pack_key}"
+    )
+    assert catalog_for(env).pack_detail(pack.pack_key)["whatsapp_send_url"] is None
+
+
+@pytest.mark.parametrize(
+    "raw", ["123", "55 11 9888x7777", "+5511988887777999999", "５５１１９８８８８７７７７"]
+)
+def test_bot_number_setting_refuses_what_is_not_a_phone_number(raw: str):
+    from pydantic import ValidationError
+
+    from omnizap.config import Settings
+
+    with pytest.raises(ValidationError, match="WHATSAPP_BOT_NUMBER must be the bot's phone number"):
+        Settings(_env_file=None, whatsapp_bot_number=raw)
+    assert Settings(_env_file=None, whatsapp_bot_number="+55 (11) 98888-7777").whatsapp_bot_number == (
+        "5511988887777"
+    )
+
+
+def _record_telegram_set(db, pack, *, synced_version: int) -> str:
+    """The row `/pack send` on Telegram leaves, written by the transport's own repository."""
+    from omnizap.chat.transports.telegram_sets import SetEntry, SetRecord, StickerSetRepository, set_name_for
+
+    name = set_name_for(pack.pack_key, "omnizap_test_bot")
+    record = SetRecord(pack.pack_key, name, 42, synced_version, (SetEntry("0" * 64, "AgAD"),))
+    StickerSetRepository(db).save(record, pack_id=pack.id)
+    return name
+
+
+def test_pack_detail_links_the_telegram_set_and_says_when_it_is_older(env):
+    pack = make_pack(env.packs, env.db, "Telegram Cats")
+    name = _record_telegram_set(env.db, pack, synced_version=pack.version)
+    details = catalog_for(env).pack_detail(pack.pack_key)
+    assert details["telegram_url"] == f"https://t.me/addstickers/{name}"
+    assert details["telegram"] == {
+        "url": f"https://t.me/addstickers/{name}",
+        "set_name": name,
+        "synced_version": pack.version,
+        "is_current": True,
+    }
+    # The pack changes after the sync: still linked, flagged as possibly older.
+    env.packs.rename(OWNER, pack.pack_key, "Telegram Cats 2")
+    details = catalog_for(env).pack_detail(pack.pack_key)
+    assert details["telegram_url"] == f"https://t.me/addstickers/{name}"
+    assert details["telegram"]["is_current"] is False
+    # Lists carry no Telegram fields (only the detail read looks the set up).
+    assert "telegram_url" not in catalog_for(env).list_packs()["data"][0]
+
+
+def test_private_packs_telegram_set_name_appears_in_no_public_read(env):
+    public = make_pack(env.packs, env.db, "Open Cats")
+    private = make_pack(env.packs, env.db, "Secret Cats", visibility="private")
+    _record_telegram_set(env.db, public, synced_version=public.version)
+    secret_name = _record_telegram_set(env.db, private, synced_version=private.version)
+    catalog = catalog_for(env, whatsapp_bot_number="5511988887777")
+    assert catalog.pack_detail(private.pack_key) is None
+    everything = json.dumps(
+        [
+            catalog.list_packs(),
+            catalog.pack_detail(public.pack_key),
+            catalog.intents(),
+            catalog.creators(),
+            catalog.stats(),
+        ]
+    )
+    assert secret_name not in everything and "secret" not in everything.lower()
 
 
 # --- visibility -----------------------------------------------------------------------------------

@@ -418,3 +418,45 @@ def test_a_stopping_worker_releases_the_rest_of_its_batch(db: Database, db_setti
     assert states == {("completed", 1): 1, ("pending", 0): 2}
     worker.run()  # already stopping: returns at once
     assert len(ran) == 1
+
+
+def test_serve_runs_several_quick_chat_consumers(db: Database, db_settings: Settings):
+    """People wait on chat messages: two arriving together run side by side, and an idle chat
+    consumer looks every CHAT_WORKER_POLL_INTERVAL_MS, not at the 4 s cadence of the cycles."""
+    runtime = runtime_for(
+        db_settings,
+        chat_worker_threads=2,
+        chat_worker_poll_interval_ms=250,
+        sticker_worker_pipeline_poller_interval_ms=4000,
+    )
+    both_running = threading.Barrier(2, timeout=60)
+
+    def handle(context: TaskContext, payload: Mapping[str, Any]) -> Mapping[str, Any]:
+        both_running.wait()  # breaks (and the task fails) unless the other message runs meanwhile
+        return {}
+
+    handlers = {pipeline.CHAT_MESSAGE: handle, pipeline.RANKING_REFRESH: lambda context, payload: {}}
+    workers = pipeline.inline_workers(runtime, handlers=handlers)
+    chat = [worker for worker in workers if worker.options.kinds == (pipeline.CHAT_MESSAGE,)]
+    others = [worker for worker in workers if worker.options.kinds != (pipeline.CHAT_MESSAGE,)]
+    assert len(chat) == 2 and len({worker.options.name for worker in chat}) == 2
+    assert {worker.options.poll_interval for worker in chat} == {0.25}
+    assert [worker.options.poll_interval for worker in others] == [4.0]
+
+    queue = pipeline.task_queue(runtime)
+    for number in range(2):
+        queue.enqueue(
+            values={"task_type": pipeline.CHAT_MESSAGE, "payload": {}}, idempotency_key=f"chat:{number}"
+        )
+    threads = [threading.Thread(target=worker.run_once) for worker in chat]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert [row["status"] for row in rows(db)] == ["completed", "completed"]
+
+
+def test_chat_consumers_default_to_the_usable_cpus_up_to_four():
+    settings = Settings(_env_file=None)
+    assert settings.chat_consumers == max(1, min(4, len(os.sched_getaffinity(0))))
+    assert Settings(_env_file=None, chat_worker_threads=7).chat_consumers == 7

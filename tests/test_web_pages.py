@@ -30,6 +30,8 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 OWNER = "5511988887777@s.whatsapp.net"
+BOT_NUMBER = "5511999990000"
+BOT_USERNAME = "omnizap_test_bot"
 
 
 def _free_port() -> int:
@@ -69,6 +71,20 @@ def _seed(runtime: Runtime) -> dict[str, Any]:
         visibility="private",
         initial_sticker_ids=sticker_ids(40, 2),
     )
+    # The sets `/pack send` on Telegram recorded: Sunny's is current, Office's predates a change,
+    # the private pack's must never show up publicly.
+    from omnizap.chat.transports.telegram_sets import SetEntry, SetRecord, StickerSetRepository, set_name_for
+
+    telegram_sets = StickerSetRepository(runtime.database)
+    for pack, behind in ((sunny, 0), (office, 1), (private, 0)):
+        record = SetRecord(
+            pack.pack_key,
+            set_name_for(pack.pack_key, BOT_USERNAME),
+            7,
+            pack.version - behind,
+            (SetEntry("0" * 64, "AgAD"),),
+        )
+        telegram_sets.save(record, pack_id=pack.id)
     return {"sunny": sunny, "office": office, "unlisted": unlisted, "private": private}
 
 
@@ -87,6 +103,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
         sticker_storage_dir=folder / "stickers",
         sticker_pack_auto_collect_enabled=False,
         site_origin=f"http://127.0.0.1:{port}",
+        whatsapp_bot_number="+55 11 99999-0000",
+        command_prefix="!",
         http_access_log=False,  # the server thread outlives each test's output capture
     )
     runtime = Runtime(settings)
@@ -251,7 +269,7 @@ def test_whatsapp_download_from_the_pack_page_is_a_valid_pack(
 
     page.goto(f"{site.url}/stickers/{site.packs['sunny'].pack_key}")
     with page.expect_download() as downloading:
-        page.get_by_role("link", name="Download for WhatsApp").click()
+        page.get_by_role("link", name="Download .zip").click()
     saved = tmp_path / downloading.value.suggested_filename
     downloading.value.save_as(saved)
     assert saved.name.endswith(".zip")
@@ -263,5 +281,64 @@ def test_whatsapp_download_from_the_pack_page_is_a_valid_pack(
 
     # A 2-sticker pack cannot go to WhatsApp: the page says why instead of offering the file.
     page.goto(f"{site.url}/stickers/{site.packs['unlisted'].pack_key}")
-    assert page.get_by_role("link", name="Download for WhatsApp").count() == 0
+    assert page.get_by_role("link", name="Download .zip").count() == 0
     assert "at least 3 stickers" in page.locator("main").inner_text()
+
+
+def test_pack_page_offers_the_ways_onto_a_phone(site: SimpleNamespace, page: Any):
+    from playwright.sync_api import expect
+
+    from omnizap.chat.transports.telegram_sets import set_name_for
+
+    sunny = site.packs["sunny"].pack_key
+    page.goto(f"{site.url}/stickers/{sunny}")
+    ways = page.get_by_role("region", name="Get this pack")
+    whatsapp = ways.get_by_role("link", name="Send to my WhatsApp")
+    expect(whatsapp).to_have_attribute("href", f"https://wa.me/{BOT_NUMBER}?text=%21pack%20send%20{sunny}")
+    expect(ways.locator("[data-get=whatsapp] .hint")).to_contain_text(f"!pack send {sunny} already typed")
+    telegram = ways.get_by_role("link", name="Add to Telegram")
+    expect(telegram).to_have_attribute(
+        "href", f"https://t.me/addstickers/{set_name_for(sunny, BOT_USERNAME)}"
+    )
+    expect(ways.locator("[data-get=telegram]")).not_to_contain_text("may be older")
+    expect(ways.locator("[data-get=download] .hint")).to_contain_text(
+        "for .wastickers importer apps on Android. WhatsApp itself does not open this file."
+    )
+    for link in (whatsapp, telegram, ways.get_by_role("link", name="Download .zip")):
+        expect(link).to_be_visible()
+        box = link.bounding_box()
+        assert box is not None and box["height"] >= 44, box  # a comfortable tap target
+
+    # A set synced before the pack's last change is linked, with a note.
+    office = site.packs["office"].pack_key
+    page.goto(f"{site.url}/stickers/{office}")
+    expect(page.locator("[data-get=telegram] .stale")).to_be_visible()
+    expect(page.locator("[data-get=telegram] .stale")).to_contain_text("may be older")
+
+
+def test_private_packs_telegram_set_is_nowhere_public(site: SimpleNamespace, page: Any):
+    import json
+    import urllib.error
+    import urllib.request
+
+    from omnizap.chat.transports.telegram_sets import set_name_for
+
+    private = site.packs["private"].pack_key
+    secret = set_name_for(private, BOT_USERNAME)
+    seen: list[str] = []
+    public_paths = ["/", "/stickers", "/stickers?q=private", "/sitemap.xml", "/api/sticker-packs"]
+    public_paths += ["/api/sticker-packs/intents", f"/api/sticker-packs/{private}", f"/stickers/{private}"]
+    for path in public_paths:
+        try:
+            with urllib.request.urlopen(site.url + path) as answer:
+                seen.append(answer.read().decode())
+        except urllib.error.HTTPError as error:
+            assert error.code == 404, (path, error.code)
+            seen.append(error.read().decode())
+    for key in ("sunny", "office", "unlisted"):
+        with urllib.request.urlopen(f"{site.url}/api/sticker-packs/{site.packs[key].pack_key}") as answer:
+            seen.append(json.dumps(json.loads(answer.read())))
+        page.goto(f"{site.url}/stickers/{site.packs[key].pack_key}")
+        seen.append(page.content())
+    assert secret not in "\n".join(seen)
+    assert any("t.me/addstickers/" in text for text in seen)  # the public sets did show up

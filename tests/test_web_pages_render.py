@@ -211,7 +211,7 @@ def test_whatsapp_links_other_than_https_are_dropped(client: TestClient, reader:
     )
     response = client.get("/stickers/cats-aaaaa")
     assert "javascript:" not in response.text
-    assert "Add to WhatsApp" not in response.text
+    assert "Send to my WhatsApp" not in response.text
 
 
 def test_catalog_outage_is_a_503_page(reader: RecordingReader, client: TestClient):
@@ -311,3 +311,73 @@ def test_pack_page_offers_the_whatsapp_download_only_when_whatsapp_would_take_it
         reader.details["cats-aaaaa"] = entry("cats-aaaaa", "Cats", items=items, download_url=download)
         html = client.get("/stickers/cats-aaaaa").text
         assert download not in html and reason in html
+
+
+def _phone_ways(client: TestClient, reader: RecordingReader, **extra: Any) -> str:
+    reader.details["cats-aaaaa"] = entry("cats-aaaaa", "Cats", items=_items(3), **extra)
+    response = client.get("/stickers/cats-aaaaa")
+    assert response.status_code == 200
+    return response.text
+
+
+def test_pack_page_sends_to_whatsapp_through_the_bot_chat(client: TestClient, reader: RecordingReader):
+    url = "https://wa.me/5511999990000?text=%21pack%20send%20cats-aaaaa"
+    html = _phone_ways(
+        client, reader, whatsapp={"phone": "5511999990000", "text": "!pack send cats-aaaaa", "url": url}
+    )
+    assert f'href="{url}"' in html and "Send to my WhatsApp" in html
+    assert "<code>!pack send cats-aaaaa</code> already typed" in html
+    # No bot number configured: no WhatsApp way, and no empty section either.
+    html = _phone_ways(client, reader)
+    assert "Send to my WhatsApp" not in html and "wa.me" not in html
+    assert "Get this pack" not in html
+
+
+def test_pack_page_adds_to_telegram_and_flags_an_older_set(client: TestClient, reader: RecordingReader):
+    link = "https://t.me/addstickers/cats_aaaaa_by_omnizap_bot"
+    html = _phone_ways(client, reader, telegram={"url": link, "is_current": True})
+    assert f'href="{link}"' in html and "Add to Telegram" in html
+    assert "may be older" not in html
+    html = _phone_ways(client, reader, telegram={"url": link, "is_current": False})
+    assert f'href="{link}"' in html and "It may be older than this page" in html
+    for bad in ({"url": "javascript:alert(1)", "is_current": True}, {"url": "https://evil.example/x"}, "x"):
+        html = _phone_ways(client, reader, telegram=bad)
+        assert "Add to Telegram" not in html and "evil.example" not in html and "javascript:" not in html
+    assert "Add to Telegram" not in _phone_ways(client, reader, telegram=None)
+
+
+def test_pack_page_says_what_the_zip_is_for(client: TestClient, reader: RecordingReader):
+    download = "/api/sticker-packs/cats-aaaaa/download/whatsapp"
+    html = _phone_ways(client, reader, download_url=download)
+    assert f'href="{download}" download' in html
+    assert (
+        "for <code>.wastickers</code> importer apps on Android. WhatsApp itself does not open this file."
+        in html
+    )
+
+
+def test_pack_context_keeps_only_safe_phone_links():
+    from omnizap.web.pages import views
+
+    link = "https://t.me/addstickers/cats_by_bot"
+    wa = {
+        "url": "https://wa.me/5511999990000?text=%2Fpack%20send%20cats-aaaaa",
+        "text": "/pack send cats-aaaaa",
+    }
+    context = views.pack_context(
+        entry("cats-aaaaa", "Cats", items=[], whatsapp=wa, telegram={"url": link, "is_current": False}), ""
+    )
+    assert context["whatsapp_url"] == wa["url"] and context["whatsapp_text"] == wa["text"]
+    assert context["telegram"] == {"url": link, "is_current": False}
+    hostile = views.pack_context(
+        entry(
+            "cats-aaaaa",
+            "Cats",
+            items=[],
+            whatsapp={"url": "http://wa.me/1", "text": "x"},
+            telegram={"url": "https://t.me.evil.example/addstickers/x", "is_current": True},
+        ),
+        "",
+    )
+    assert hostile["whatsapp_url"] is None and hostile["whatsapp_text"] is None
+    assert hostile["telegram"] is None

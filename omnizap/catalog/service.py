@@ -30,6 +30,7 @@ from typing import Any
 
 from omnizap.catalog import repository as repo
 from omnizap.catalog.cache import ReadCache
+from omnizap.catalog.chat_links import telegram_set
 from omnizap.catalog.classification import (
     classification_facts,
     empty_facts,
@@ -616,6 +617,7 @@ class CatalogService:
                 if not items:
                     return None, pack_id
             counters = repo.engagement_rows(connection, [pack_id]).get(pack_id) or {}
+            telegram = telegram_set(connection, row["pack_key"], row["version"])
             snapshot = repo.snapshot_rows(connection, [pack_id], with_scores=True).get(pack_id)
             live = current_derivations(
                 connection,
@@ -666,6 +668,10 @@ class CatalogService:
         )
         with_classification(details, facts.summary(manual), merge_tags(facts.tags, manual), level)
         details["items"] = [self._item(row["pack_key"], *entry) for entry in shown]
+        # Ways onto a phone (docs/api.md): the bot chat with `/pack send` typed, the Telegram set.
+        details["whatsapp_send_url"] = (details.get("whatsapp") or {}).get("url")
+        details["telegram"] = telegram
+        details["telegram_url"] = telegram["url"] if telegram else None
         return details, pack_id
 
     def _item(

@@ -42,6 +42,7 @@ class Links:
     whatsapp_phone: str | None
     whatsapp_template: str
     max_items: int
+    command_prefix: str = "/"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Links:
@@ -51,6 +52,7 @@ class Links:
             whatsapp_phone=bot_phone(settings.whatsapp_bot_number),
             whatsapp_template=settings.sticker_web_whatsapp_message_template,
             max_items=settings.sticker_pack_max_items,
+            command_prefix=settings.command_prefix,
         )
 
     def api_url(self, pack_key: str) -> str:
@@ -71,7 +73,11 @@ class Links:
     def whatsapp(self, pack_key: str, pack_name: str) -> dict[str, str] | None:
         if self.whatsapp_phone is None:
             return None
-        text = self.whatsapp_template.replace("{{pack_key}}", pack_key).replace("{{pack_name}}", pack_name)
+        text = (
+            self.whatsapp_template.replace("{{command_prefix}}", self.command_prefix)
+            .replace("{{pack_key}}", pack_key)
+            .replace("{{pack_name}}", pack_name)
+        )
         url = f"https://wa.me/{self.whatsapp_phone}?text={urllib.parse.quote(text, safe='')}"
         return {"phone": self.whatsapp_phone, "text": text, "url": url}
 

@@ -132,6 +132,14 @@ _DETAIL_EXAMPLE = {
                 },
             }
         ],
+        "whatsapp_send_url": "https://wa.me/5511999990000?text=%2Fpack%20send%20sunny-cats-a1b2c",
+        "telegram": {
+            "url": "https://t.me/addstickers/sunny_cats_a1b2c_by_omnizap_bot",
+            "set_name": "sunny_cats_a1b2c_by_omnizap_bot",
+            "synced_version": 4,
+            "is_current": True,
+        },
+        "telegram_url": "https://t.me/addstickers/sunny_cats_a1b2c_by_omnizap_bot",
     }
 }
 _STATS_EXAMPLE = {

@@ -171,15 +171,36 @@ def pack_context(details: Mapping[str, Any], origin: str) -> dict[str, Any]:
     whatsapp_url = whatsapp.get("url") if isinstance(whatsapp, Mapping) else None
     if not (isinstance(whatsapp_url, str) and whatsapp_url.startswith(("https://", "whatsapp://"))):
         whatsapp_url = None
+    whatsapp_text = whatsapp.get("text") if whatsapp_url else None  # the command the link types
+    if not isinstance(whatsapp_text, str):
+        whatsapp_text = None
     blocker = download_blocker(pack)
     return {
         "nav": "pack",
         "pack": pack,
         "share_url": absolute_url(origin, pack.get("web_url") or ""),
         "whatsapp_url": whatsapp_url,
+        "whatsapp_text": whatsapp_text,
+        "telegram": telegram_link(pack.get("telegram")),
         "download_url": pack.get("download_url") if blocker is None else None,
         "download_blocker": blocker,
     }
+
+
+TELEGRAM_ADD_PREFIX = "https://t.me/addstickers/"
+
+
+def telegram_link(telegram: object) -> dict[str, Any] | None:
+    """`{url, is_current}` for "Add to Telegram" when the pack has a Telegram sticker set.
+
+    A set older than the pack is still linked (it opens and adds fine), with a "may be older" note
+    rather than hidden: it is the only way onto Telegram until someone sends `/pack send` again."""
+    if not isinstance(telegram, Mapping):
+        return None
+    url = telegram.get("url")
+    if not (isinstance(url, str) and url.startswith(TELEGRAM_ADD_PREFIX)):
+        return None
+    return {"url": url, "is_current": bool(telegram.get("is_current"))}
 
 
 WHATSAPP_MIN_STICKERS = 3

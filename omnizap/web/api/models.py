@@ -98,8 +98,20 @@ class PackItem(BaseModel):
     asset: StickerAsset | None
 
 
+class TelegramSet(BaseModel):
+    url: str = Field(description="https://t.me/addstickers/<set>")
+    set_name: str
+    synced_version: int
+    is_current: bool = Field(description="false when the pack changed after the set was last synced")
+
+
 class PackDetails(PackEntry):
     items: list[PackItem]
+    whatsapp_send_url: str | None = Field(
+        None, description="wa.me link that opens the bot chat with `pack send <key>` typed (docs/api.md)"
+    )
+    telegram_url: str | None = Field(None, description="The pack's Telegram sticker set, when it has one")
+    telegram: TelegramSet | None = None
 
 
 class PackDetailsAnswer(BaseModel):

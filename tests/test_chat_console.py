@@ -477,6 +477,30 @@ def test_convert_sticker_to_image_and_video(runtime: Runtime, tmp_path: Path):
     assert "[image]" not in reply and "❌" in reply
 
 
+def test_convert_falls_back_to_the_last_sticker(runtime: Runtime, tmp_path: Path):
+    pytest.importorskip("omnizap.core.stickers.convert")
+    ana = Person(runtime, tmp_path, ANA, name="Ana")
+    bruno = Person(runtime, tmp_path, BRUNO, name="Bruno")
+    assert "[sticker]" in ana.say("/st bom dia")
+    reply = ana.say("/toimg")  # no sticker sent or quoted: the last one Ana made
+    assert "[image]" in reply and "Sticker converted to image" in reply
+    assert ana.saved("image")[-1].read_bytes().startswith(b"\x89PNG")
+    assert "[sticker]" in ana.say("/stb pisca -verde")  # an animated one becomes a video
+    assert "[video]" in ana.say("/tovideo")
+    assert "Send or reply to a sticker to convert" in bruno.say("/toimg")  # never someone else's
+
+
+def test_console_files_are_never_overwritten(runtime: Runtime, tmp_path: Path):
+    first = Person(runtime, tmp_path, ANA, name="Ana")
+    (made,) = make_stickers(first, tmp_path, 1)
+    original = made.read_bytes()
+    (tmp_path / "out" / "5511999990001_s_whatsapp_net" / "0007-note.txt").write_text("mine")
+    again = Person(runtime, tmp_path, ANA, name="Ana")  # a new session writing to the same folder
+    (second,) = make_stickers(again, tmp_path, 1, start=2)
+    assert second != made and second.name.startswith("0008-")
+    assert made.read_bytes() == original
+
+
 def test_notice_can_be_turned_off(db: Database, db_settings: Settings, tmp_path: Path):
     runtime = make_runtime(db, db_settings, sticker_pack_auto_collect_notify=False)
     ana = Person(runtime, tmp_path, ANA, name="Ana")
@@ -532,3 +556,37 @@ def test_console_command_is_scriptable(
     assert "Pack created!" in result.output and "Sticker added!" in result.output
     assert "no such file" in result.output
     assert (tmp_path / "out" / "0001-sticker.webp").read_bytes()[:4] == b"RIFF"
+    assert '"level"' not in result.output and "INFO" not in result.output  # no log lines by default
+    reset_settings_cache()
+    try:
+        again = CliRunner().invoke(cli, ["bot", "console", "--as", ANA, "--out", "out"], input="/s @cat.png\n")
+    finally:
+        reset_settings_cache()
+    assert again.exit_code == 0, again.output
+    assert "[sticker] out/0002-sticker.webp" in again.output  # a second session continues the numbering
+
+
+def test_console_logs_only_warnings_unless_verbose(
+    db: Database, db_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import logging
+
+    from click.testing import CliRunner
+
+    from omnizap.cli.main import cli
+    from omnizap.config import reset_settings_cache
+
+    monkeypatch.setenv("DATABASE_URL", db.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("STICKER_STORAGE_DIR", str(tmp_path / "stickers"))
+    monkeypatch.setenv("LOG_LEVEL", "INFO")
+    monkeypatch.chdir(tmp_path)
+    levels = {}
+    for flags in ([], ["--verbose"]):
+        reset_settings_cache()
+        try:
+            result = CliRunner().invoke(cli, ["bot", "console", "--as", ANA, *flags], input="")
+        finally:
+            reset_settings_cache()
+        assert result.exit_code == 0, result.output
+        levels[bool(flags)] = logging.getLogger().level
+    assert levels == {False: logging.WARNING, True: logging.INFO}

@@ -285,7 +285,7 @@ def test_redelivered_message_is_processed_once(runtime: Runtime, tmp_path: Path)
         packs = connection.execute(sa.select(sa.func.count()).select_from(sticker_pack)).scalar_one()
         tasks = connection.execute(
             sa.select(sticker_worker_task_queue.c.status).where(
-                sticker_worker_task_queue.c.task_type == "chat_message"
+                sticker_worker_task_queue.c.task_type == "chat_message_live:console"
             )
         ).all()
     assert packs == 1 and [row[0] for row in tasks] == ["completed"]
@@ -559,7 +559,9 @@ def test_console_command_is_scriptable(
     assert '"level"' not in result.output and "INFO" not in result.output  # no log lines by default
     reset_settings_cache()
     try:
-        again = CliRunner().invoke(cli, ["bot", "console", "--as", ANA, "--out", "out"], input="/s @cat.png\n")
+        again = CliRunner().invoke(
+            cli, ["bot", "console", "--as", ANA, "--out", "out"], input="/s @cat.png\n"
+        )
     finally:
         reset_settings_cache()
     assert again.exit_code == 0, again.output

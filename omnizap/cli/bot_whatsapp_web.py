@@ -4,12 +4,17 @@ Pairing: a QR code in the terminal (WhatsApp → Linked devices → Link a devic
 `--pair-phone <number>` an 8-character code to type in WhatsApp (Link with phone number instead).
 The session is kept in WHATSAPP_WEB_SESSION_DIR (default <data dir>/whatsapp-web), so later starts
 reconnect without pairing. The `bot` group includes this command through `register(group)`.
+
+Replies need this process's connection, so the process also runs the worker of WhatsApp Web's
+messages (`chat_message_live:whatsapp_web` tasks); `omnizap serve` and `omnizap worker chat` never
+claim them. Messages that arrive while it is down wait in the queue for its next start.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 from typing import Any
 
 import click
@@ -97,7 +102,20 @@ def whatsapp_web_bot(app: AppContext, pair_phone: str | None) -> None:
         except Exception:  # one bad message must not stop the bot; the next ones still queue
             logger.exception("could not queue WhatsApp message %s", message.message_id)
 
-    client.connect()
+    worker = start_live_worker(app.runtime)
+    try:
+        client.connect()
+    finally:
+        worker.stop()
+
+
+def start_live_worker(runtime: Any, network: str = "whatsapp_web") -> Any:
+    """Run this process's live chat worker in a daemon thread; returns the worker (`.stop()` ends it)."""
+    from omnizap.pipeline import live_chat_worker
+
+    worker = live_chat_worker(runtime, network)
+    threading.Thread(target=worker.run, name=f"chat-{network}", daemon=True).start()
+    return worker
 
 
 def register(group: click.Group) -> None:

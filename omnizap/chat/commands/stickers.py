@@ -318,7 +318,10 @@ def convert_sticker(ctx: ChatContext, _args: str) -> None:
         limit = ctx.settings.chat_convert_input_max_bytes
         if media.declared_size is not None and media.declared_size > limit:
             ctx.reply(
-                _("❌ Sticker too large ({size} MB). Send a smaller one.", size=megabytes(media.declared_size))
+                _(
+                    "❌ Sticker too large ({size} MB). Send a smaller one.",
+                    size=megabytes(media.declared_size),
+                )
             )
             return
         try:

@@ -33,7 +33,7 @@ def process_message(context: TaskContext, message: IncomingMessage, transport: T
 
 
 def run_chat_message(context: TaskContext, payload: Mapping[str, Any]) -> Mapping[str, Any]:
-    message = IncomingMessage.from_payload(payload)
+    message = store.with_remembered_media(context.database, IncomingMessage.from_payload(payload))
     transport = registry.build(message.network, context.settings)
     try:
         outcome = process_message(context, message, transport)

@@ -172,11 +172,11 @@ def make_sticker(ctx: ChatContext, args: str, *, media: MediaRef | None = None, 
         )
         return
     except MediaRejected as exc:  # the transport saw it pass the limit while downloading
-        ctx.reply(
-            too_large_text(ctx, media, limit + 1, limit)
-            if exc.code == "TOO_LARGE"
-            else rejection_text(ctx, exc)
-        )
+        if exc.code == "TOO_LARGE":
+            size = exc.details.get("size")
+            ctx.reply(too_large_text(ctx, media, size if isinstance(size, int) else limit + 1, limit))
+        else:
+            ctx.reply(rejection_text(ctx, exc))
         return
     if len(data) > limit:
         ctx.reply(too_large_text(ctx, media, len(data), limit))

@@ -9,7 +9,12 @@ import hashlib
 import hmac
 import io
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -347,3 +352,129 @@ def test_telegram_pack_send_creates_a_sticker_set_in_telegrams_format(stack: Sta
         assert len(sticker.file.data) <= 512 * 1024
     links = "\n".join(sent["params"].get("text", "") for sent in stack.telegram.sent)
     assert "t.me/addstickers/" in links
+
+
+# --- processes: SIGKILL mid-task, the rate limit across workers ----------------------------------------
+def worker_environment(stack: Stack, **extra: str) -> dict[str, str]:
+    settings = stack.runtime.settings
+    return {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "STICKER_STORAGE_DIR": str(settings.sticker_storage_dir),
+        "WHATSAPP_CLOUD_PHONE_NUMBER_ID": PHONE_ID,
+        "WHATSAPP_CLOUD_TOKEN": GRAPH_TOKEN,
+        "WHATSAPP_CLOUD_APP_SECRET": APP_SECRET,
+        "WHATSAPP_CLOUD_VERIFY_TOKEN": "verify",
+        "WHATSAPP_GRAPH_API_BASE_URL": stack.graph.base_url,
+        "CHAT_LOCALE": "en",
+        "STICKER_DEDICATED_WORKER_FORCE_ENABLED": "true",
+        "LOG_FORMAT": "text",
+        **extra,
+    }
+
+
+def test_worker_killed_mid_task_leaves_the_message_to_be_retried_and_answered_once(stack: Stack):
+    stack.graph.hold_downloads = True  # the worker's media download waits here until released
+    media_id = stack.graph.add_media(photo(seed=9), "image/jpeg")
+    assert (
+        stack.post_whatsapp(notification(media_message("wamid.K1", "image", media_id, "/s"))).status_code
+        == 200
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-m", "omnizap.cli.main", "worker", "chat"],
+        env=worker_environment(stack),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not stack.graph.download_started.wait(0.1):
+            assert child.poll() is None, "the worker exited before taking the task"
+            assert time.monotonic() < deadline, "the worker never started the task"
+        child.send_signal(signal.SIGKILL)  # provably inside the task: its download is in flight
+        child.wait(30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    [stuck] = stack.task_rows()
+    assert (stuck["status"], stuck["attempts"]) == ("processing", 1)
+    assert stack.graph.sent == []
+    stack.graph.release()
+    assert stack.run_worker() == 0  # its lease still runs: nobody takes it twice
+    with stack.runtime.database.transaction() as connection:  # the lease runs out (not 15 minutes here)
+        connection.execute(tasks.update().values(lease_expires_at=utcnow() - dt.timedelta(seconds=1)))
+    assert stack.run_worker() == 1
+    [done] = stack.task_rows()
+    assert (done["status"], done["attempts"]) == ("completed", 2)
+    assert len(sticker_uploads(stack.graph)) == 1  # one answer
+    assert asset_count(stack.runtime.database) == 1
+
+
+RATE_CHILD = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+
+    from omnizap.chat.messages import IncomingMessage
+    from omnizap.chat.tasks import process_message
+    from omnizap.config import Settings
+    from omnizap.pipeline import base_context
+    from omnizap.runtime import Runtime
+
+    name, count, go = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+
+    class Recorder:
+        network = "whatsapp_cloud"
+
+        def __init__(self):
+            self.texts = []
+
+        def download(self, media, *, max_bytes):
+            raise AssertionError("no media")
+
+        def send(self, message, reply):
+            self.texts.append(reply.text)
+
+    context = base_context(Runtime(Settings()))
+    while not go.exists():  # both processes start their commands together
+        time.sleep(0.01)
+    for number in range(count):
+        recorder = Recorder()
+        message = IncomingMessage(
+            network="whatsapp_cloud", chat_id="5511999990001", sender_id="5511999990001@s.whatsapp.net",
+            message_id=f"{name}-{number}", text="/menu",
+        )
+        outcome = process_message(context, message, recorder)
+        print(json.dumps({"outcome": outcome, "texts": recorder.texts}), flush=True)
+    """
+)
+
+
+def test_rate_limit_holds_across_two_worker_processes(stack: Stack, tmp_path: Path):
+    budget, per_process = 5, 8
+    go = tmp_path / "go"
+    environment = worker_environment(
+        stack, STICKER_PACK_RATE_MAX_ACTIONS=str(budget), STICKER_PACK_RATE_WINDOW_MS="3600000"
+    )
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", RATE_CHILD, name, str(per_process), str(go)],
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("one", "two")
+    ]
+    go.touch()
+    outcomes: list[str] = []
+    for child in children:
+        out, err = child.communicate(timeout=300)
+        assert child.returncode == 0, err[-3000:]
+        results = [json.loads(line) for line in out.splitlines()]
+        assert len(results) == per_process
+        outcomes += [result["outcome"] for result in results]
+        limited = [result for result in results if result["outcome"] == "rate_limited"]
+        assert all("Too many actions" in result["texts"][0] for result in limited)
+    assert outcomes.count("menu") == budget  # the budget, whichever process took each slot
+    assert outcomes.count("rate_limited") == 2 * per_process - budget

@@ -322,6 +322,25 @@ def test_hostile_text(runtime: Runtime, tmp_path: Path):
     assert "need to provide text" in ana.say("/st")
 
 
+def test_commands_in_languages_we_do_not_speak(runtime: Runtime, tmp_path: Path):
+    ana = Person(runtime, tmp_path, ANA, name="Ana")
+    photo = picture(tmp_path, "gato.png", 11)
+    for line in (f"/pegatina @{photo}", f"/stiker @{photo}", "/aufkleber", "/ステッカー", "/стикер"):
+        reply = ana.say(line)
+        assert "Unknown command" in reply and "/menu figurinhas" in reply, line
+    assert asset_count(runtime.database) == 0 and not ana.saved("sticker")  # nothing made or stored
+
+
+def test_a_pdf_sent_as_an_image_is_refused_and_nothing_stored(runtime: Runtime, tmp_path: Path):
+    ana = Person(runtime, tmp_path, ANA, name="Ana")
+    (tmp_path / "scan.jpg").write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer\n%%EOF\n")
+    reply = ana.say("/s @scan.jpg")
+    assert "is not an image, GIF, video or sticker I can read" in reply
+    assert "Accepted: JPEG, PNG, WebP, GIF and MP4/WebM videos" in reply
+    assert asset_count(runtime.database) == 0 and not ana.saved("sticker")
+    assert "pack1" not in ana.say("/pack list")  # and no pack was made for it
+
+
 def test_hostile_media_is_refused_and_nothing_stored(db: Database, db_settings: Settings, tmp_path: Path):
     runtime = make_runtime(db, db_settings)
     ana = Person(runtime, tmp_path, ANA, name="Ana")

@@ -10,6 +10,7 @@ import hmac
 import io
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -22,13 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import av
 import httpx
 import pytest
 import sqlalchemy as sa
 from chat_support import asset_count, chat_settings
 from fakes.graph_api import FakeGraphApi
 from fakes.telegram_api import FakeTelegramApi
-from media_factory import encode_image, photo_like_image, png_bomb
+from media_factory import animated_gif, encode_image, photo_like_image, png_bomb
 from PIL import Image
 
 from omnizap import pipeline
@@ -330,26 +332,41 @@ def test_telegram_pack_send_creates_a_sticker_set_in_telegrams_format(stack: Sta
     stack.run_worker()
     texts = "\n".join(sent["params"].get("text", "") for sent in stack.telegram.sent)
     assert "Pack created" in texts
-    import re
-
     keys = re.findall(r"`(gatos-[a-z0-9]{5})`", texts)
     assert keys, texts
     for update_id, seed in ((25, 6), (26, 7)):  # add two of the stickers to the new pack
         stack.post_telegram(tg_photo(stack, update_id, seed))
         stack.run_worker()
-        stack.post_telegram(
-            tg_update(update_id + 10, {"message_id": update_id + 10, "text": f"/pack add {keys[0]}"})
-        )
+        add = f"/pack add {keys[0]}"
+        stack.post_telegram(tg_update(update_id + 10, {"message_id": update_id + 10, "text": add}))
         stack.run_worker()
+    stored = stack.telegram.add_file(animated_gif(8, (96, 96)), "animations/a.mp4")
+    animation = {
+        "file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+        "width": 96, "height": 96, "duration": 1,
+    }  # fmt: skip
+    stack.post_telegram(tg_update(27, {"message_id": 27, "animation": animation, "caption": "/s"}))
+    stack.run_worker()
+    stack.post_telegram(tg_update(37, {"message_id": 37, "text": f"/pack add {keys[0]}"}))
+    stack.run_worker()
     stack.post_telegram(tg_update(40, {"message_id": 40, "text": f"/pack send {keys[0]}"}))
     assert stack.run_worker() == 1
     [state] = stack.telegram.sets.values()
-    assert state.owner == 42 and len(state.stickers) >= 2
+    assert state.owner == 42
+    assert sorted(sticker.format for sticker in state.stickers) == ["static", "static", "video"]
     for sticker in state.stickers:
-        assert sticker.format == "static"
-        with Image.open(io.BytesIO(sticker.file.data)) as image:
-            assert (image.format, image.size) == ("WEBP", (512, 512))
-        assert len(sticker.file.data) <= 512 * 1024
+        data = sticker.file.data
+        if sticker.format == "static":
+            with Image.open(io.BytesIO(data)) as image:
+                assert (image.format, image.size) == ("WEBP", (512, 512))
+            assert len(data) <= 512 * 1024
+        else:  # Telegram has no animated WebP: a VP9 WEBM of at most 3 s and 256 KB, no audio
+            assert data[:4] == b"\x1a\x45\xdf\xa3" and len(data) <= 256 * 1024
+            with av.open(io.BytesIO(data)) as container:
+                assert not container.streams.audio
+                stream = container.streams.video[0]
+                assert (stream.codec_context.name, stream.width, stream.height) == ("vp9", 512, 512)
+            assert sticker.duration_s <= 3.0
     links = "\n".join(sent["params"].get("text", "") for sent in stack.telegram.sent)
     assert "t.me/addstickers/" in links
 

@@ -495,3 +495,24 @@ def test_rate_limit_holds_across_two_worker_processes(stack: Stack, tmp_path: Pa
         assert all("Too many actions" in result["texts"][0] for result in limited)
     assert outcomes.count("menu") == budget  # the budget, whichever process took each slot
     assert outcomes.count("rate_limited") == 2 * per_process - budget
+
+
+def test_cloud_hostile_text_gets_clear_replies(stack: Stack):
+    lines = {
+        "wamid.T1": "/pack create " + "a" * 10_000,  # 10,000 characters
+        "wamid.T2": "/pegatina",  # a language we don't speak
+        "wamid.T3": "/stiker",
+        "wamid.T4": "/x\x00\x07\x1b[31m",  # control characters
+        "wamid.T5": '/pack create "Flood" ' + "|" * 3000,  # a `|` flood
+        "wamid.T6": "|" * 10_000,  # not a command: no answer
+    }
+    for message_id, text in lines.items():
+        assert stack.post_whatsapp(notification(text_message(message_id, text))).status_code == 200
+    assert stack.run_worker() == len(lines)
+    texts = stack.graph_texts()
+    assert any("Message too long: 10013 characters" in text for text in texts)
+    assert sum("Unknown command" in text for text in texts) == 3
+    assert any("Pack created" in text for text in texts)
+    assert not any(char in text for text in texts for char in "\x00\x07\x1b")
+    assert len(texts) == 5  # one answer each; the plain `|` text gets none
+    assert {row["status"] for row in stack.task_rows()} == {"completed"}

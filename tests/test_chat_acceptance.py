@@ -235,21 +235,37 @@ def test_cloud_redelivered_message_is_processed_and_answered_once(stack: Stack):
 
 
 def test_cloud_toimg_replying_to_the_bots_sticker_and_to_a_sent_sticker(stack: Stack):
-    media_id = stack.graph.add_media(photo(seed=4), "image/jpeg")
-    stack.post_whatsapp(notification(media_message("wamid.Q1", "image", media_id, "/s")))
-    stack.run_worker()
-    bot_sticker_id = stack.graph.sent_ids[[s["type"] for s in stack.graph.sent].index("sticker")]
-    # Meta's webhook names only the quoted message's id; the task finds the media it remembered.
-    stack.post_whatsapp(notification(text_message("wamid.Q2", "/toimg", quoting=bot_sticker_id)))
-    stack.run_worker()
-    images = [sent for sent in stack.graph.sent if sent["type"] == "image"]
-    assert len(images) == 1 and stack.graph.media[images[0]["image"]["id"]].data[:8] == b"\x89PNG\r\n\x1a\n"
-    # A sticker the person sends, then quoted.
-    sticker_id = stack.graph.add_media(sticker_uploads(stack.graph)[0], "image/webp")
-    stack.post_whatsapp(notification(media_message("wamid.Q3", "sticker", sticker_id, mime="image/webp")))
-    stack.post_whatsapp(notification(text_message("wamid.Q4", "/toimg", quoting="wamid.Q3")))
-    stack.run_worker()
-    assert len([sent for sent in stack.graph.sent if sent["type"] == "image"]) == 2
+    from chat_network_support import static_sticker
+
+    from omnizap.core.stickers.convert import sticker_to_png
+
+    def say(message: dict[str, Any]) -> None:
+        assert stack.post_whatsapp(notification(message)).status_code == 200
+        stack.run_worker()
+
+    def last_image() -> bytes:
+        images = [sent for sent in stack.graph.sent if sent["type"] == "image"]
+        return stack.graph.media[images[-1]["image"]["id"]].data
+
+    for number, seed in ((1, 4), (2, 5)):
+        say(
+            media_message(
+                f"wamid.Q{number}", "image", stack.graph.add_media(photo(seed=seed), "image/jpeg"), "/s"
+            )
+        )
+    first, second = sticker_uploads(stack.graph)
+    assert sticker_to_png(first) != sticker_to_png(second)
+    first_message_id = stack.graph.sent_ids[[s["type"] for s in stack.graph.sent].index("sticker")]
+    # Meta's webhook names only the quoted message's id; the task finds the media the bot sent with
+    # it, not the sender's last sticker (the second one).
+    say(text_message("wamid.Q3", "/toimg", quoting=first_message_id))
+    assert last_image() == sticker_to_png(first)
+    # A sticker the person sends, quoted after they made another one.
+    theirs = static_sticker(7)
+    say(media_message("wamid.Q4", "sticker", stack.graph.add_media(theirs, "image/webp"), mime="image/webp"))
+    say(media_message("wamid.Q5", "image", stack.graph.add_media(photo(seed=6), "image/jpeg"), "/s"))
+    say(text_message("wamid.Q6", "/toimg", quoting="wamid.Q4"))
+    assert last_image() == sticker_to_png(theirs)
     assert "Send or reply to a sticker" not in "\n".join(stack.graph_texts())
 
 

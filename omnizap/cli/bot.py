@@ -49,9 +49,9 @@ def console(
     verbose: bool,
 ) -> None:
     """Each line is a message: text, `@path` attaches a file, `>@path` replies to a message carrying
-    that file. Every message is queued as a chat_message task and run here. Ends at end of input
-    (Ctrl-D), exit code 0. Files the bot sends are numbered after those already in --out (never
-    overwritten); logs below WARNING are shown only with --verbose."""
+    that file. Every message is queued as a chat task (chat_message_live:console) and run here.
+    Ends at end of input (Ctrl-D), exit code 0. Files the bot sends are numbered after those already
+    in --out (never overwritten); logs below WARNING are shown only with --verbose."""
     from omnizap.chat.console import ConsoleInputError, ConsoleSession
     from omnizap.chat.transports.console import ConsoleTransport
     from omnizap.platform.logging import configure_logging

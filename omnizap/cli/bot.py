@@ -87,3 +87,15 @@ def console(
             session.send_line(line.rstrip("\n"))
         except ConsoleInputError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
+
+
+def _include_network_commands() -> None:
+    """`omnizap bot telegram` and `omnizap bot whatsapp-web` (their network libraries load only when
+    the command runs)."""
+    from omnizap.cli import bot_telegram, bot_whatsapp_web
+
+    bot_telegram.register(bot)
+    bot_whatsapp_web.register(bot)
+
+
+_include_network_commands()

@@ -109,13 +109,29 @@ def whatsapp_web_bot(app: AppContext, pair_phone: str | None) -> None:
         worker.stop()
 
 
-def start_live_worker(runtime: Any, network: str = "whatsapp_web") -> Any:
-    """Run this process's live chat worker in a daemon thread; returns the worker (`.stop()` ends it)."""
-    from omnizap.pipeline import live_chat_worker
+class LiveChatWorker:
+    """This process's worker of a live network's chat tasks, in a daemon thread."""
 
-    worker = live_chat_worker(runtime, network)
-    threading.Thread(target=worker.run, name=f"chat-{network}", daemon=True).start()
-    return worker
+    def __init__(self, runtime: Any, network: str) -> None:
+        from omnizap.pipeline import live_chat_worker
+
+        self.worker = live_chat_worker(runtime, network)
+        self.thread = threading.Thread(target=self.worker.run, name=f"chat-{network}", daemon=True)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop taking tasks and let the running one finish (its reply needs the connection, so call
+        this before disconnecting); past `timeout` the task's lease expires and it runs again later."""
+        self.worker.stop()
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            logger.warning("a WhatsApp Web chat task was still running at shutdown; it will run again")
+
+
+def start_live_worker(runtime: Any, network: str = "whatsapp_web") -> LiveChatWorker:
+    """Run this process's live chat worker in a daemon thread; `.stop()` ends it."""
+    live = LiveChatWorker(runtime, network)
+    live.thread.start()
+    return live
 
 
 def register(group: click.Group) -> None:

@@ -27,7 +27,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "flags": ("omnizap.cli.flags", "flags", "List and change feature flags."),
     "storage": ("omnizap.cli.storage", "storage", "Object storage: backfill and verify."),
     "intel": ("omnizap.cli.intelligence", "intel", "Classification, curation and ranking jobs."),
-    "bot": ("omnizap.cli.bot", "bot", "The sticker chat bot: a console to talk to it."),
+    "bot": ("omnizap.cli.bot", "bot", "The sticker chat bot: console, Telegram polling, WhatsApp Web."),
 }
 
 

@@ -507,6 +507,8 @@ def test_convert_falls_back_to_the_last_sticker(runtime: Runtime, tmp_path: Path
     assert "[sticker]" in ana.say("/stb pisca -verde")  # an animated one becomes a video
     assert "[video]" in ana.say("/tovideo")
     assert "Send or reply to a sticker to convert" in bruno.say("/toimg")  # never someone else's
+    photo = picture(tmp_path, "photo.png", 12)
+    assert "Send or reply to a sticker to convert" in ana.say(f"/toimg >@{photo}")  # a photo is not one
 
 
 def test_console_files_are_never_overwritten(runtime: Runtime, tmp_path: Path):

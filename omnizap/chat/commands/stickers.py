@@ -305,9 +305,12 @@ def convert_sticker(ctx: ChatContext, _args: str) -> None:
     With no sticker in the message or quoted, the sender's last sticker is converted (like `/pack add`),
     so `/st bom dia` then `/toimg` works on every network (the original needed a quoted sticker)."""
     _ = ctx._
-    media = next((m for m in (ctx.message.media, ctx.message.quoted_media) if is_sticker(m)), None)
+    carried = [m for m in (ctx.message.media, ctx.message.quoted_media) if m is not None]
+    media = next((m for m in carried if is_sticker(m)), None)
     if media is None:
-        data = _last_sticker_bytes(ctx)
+        # A photo or video sent or quoted is what the person meant: refuse it rather than silently
+        # convert another sticker (the same rule as `/pack add`).
+        data = None if carried else _last_sticker_bytes(ctx)
         if data is None:
             ctx.reply(
                 _("❌ Send or reply to a sticker to convert. Tip: use the command replying to a sticker.")

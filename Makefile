@@ -24,8 +24,9 @@ $(STAMP): $(BIN)/python pyproject.toml requirements.lock
 install: $(STAMP)
 
 # Debian packages the project needs (only installed when missing; needs root, as on CI machines).
-# chromium: browser tests; prometheus: promtool checks deploy/prometheus rules and their unit tests.
-SYSTEM_PACKAGES := chromium prometheus
+# chromium: browser tests; prometheus: promtool checks deploy/prometheus rules and their unit tests;
+# ffmpeg and libmagic1: neonize (`omnizap bot whatsapp-web`) loads libmagic and calls the ffmpeg binary.
+SYSTEM_PACKAGES := chromium prometheus ffmpeg libmagic1
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

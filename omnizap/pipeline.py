@@ -55,7 +55,7 @@ CURATION_CYCLE = "curation_cycle"
 REBUILD_CYCLE = "rebuild_cycle"
 RANKING_REFRESH = "ranking_refresh"
 OBJECT_STORAGE_SYNC = "object_storage_sync"
-CHAT_MESSAGE = "chat_message"  # consumed by the inline poller of `omnizap serve` (docs/chat.md)
+CHAT_MESSAGE = "chat_message"  # chat networks built from Settings; live ones have their own types
 
 # `omnizap worker NAME` → the task types it consumes ("outbox" and "scheduler" are special).
 WORKER_TASK_TYPES: dict[str, tuple[str, ...]] = {
@@ -64,6 +64,7 @@ WORKER_TASK_TYPES: dict[str, tuple[str, ...]] = {
     "rebuild": (REBUILD_CYCLE,),
     "ranking": (RANKING_REFRESH,),
     "storage": (OBJECT_STORAGE_SYNC,),
+    "chat": (CHAT_MESSAGE,),
 }
 WORKER_NAMES: tuple[str, ...] = (*WORKER_TASK_TYPES, "outbox", "scheduler")
 
@@ -258,6 +259,28 @@ def outbox_consumer(
             enabled=enabled,
         ),
         waker=waker_for(runtime.database, [OUTBOX.notify_channel]),
+    )
+
+
+def live_chat_worker(runtime: Runtime, network: str) -> QueueWorker:
+    """The worker of a process that holds a live chat session (`omnizap bot whatsapp-web`): it runs
+    that network's `chat_message_live:<network>` tasks and nothing else, whatever the rollout flag
+    says (no other process could send its replies)."""
+    from omnizap.chat.tasks import live_task_handlers
+
+    settings = runtime.settings
+    handlers = live_task_handlers(network)
+    return QueueWorker(
+        task_queue(runtime),
+        handlers,
+        base_context(runtime),
+        WorkerOptions(
+            name=f"chat-{network}@{pipeline_cohort(settings)}",
+            kinds=tuple(handlers),
+            mode="dedicated",
+            poll_interval=settings.sticker_dedicated_worker_poll_interval_ms / 1000,
+        ),
+        waker=waker_for(runtime.database, [TASK_QUEUE.notify_channel]),
     )
 
 

@@ -285,7 +285,7 @@ def test_redelivered_message_is_processed_once(runtime: Runtime, tmp_path: Path)
         packs = connection.execute(sa.select(sa.func.count()).select_from(sticker_pack)).scalar_one()
         tasks = connection.execute(
             sa.select(sticker_worker_task_queue.c.status).where(
-                sticker_worker_task_queue.c.task_type == "chat_message"
+                sticker_worker_task_queue.c.task_type == "chat_message_live:console"
             )
         ).all()
     assert packs == 1 and [row[0] for row in tasks] == ["completed"]
@@ -320,6 +320,25 @@ def test_hostile_text(runtime: Runtime, tmp_path: Path):
     assert "Text too long: *81* characters" in ana.say("/st " + "x" * 81)
     assert "Text with too many lines: *5*" in ana.say("/st a\nb\nc\nd\ne")
     assert "need to provide text" in ana.say("/st")
+
+
+def test_commands_in_languages_we_do_not_speak(runtime: Runtime, tmp_path: Path):
+    ana = Person(runtime, tmp_path, ANA, name="Ana")
+    photo = picture(tmp_path, "gato.png", 11)
+    for line in (f"/pegatina @{photo}", f"/stiker @{photo}", "/aufkleber", "/ステッカー", "/стикер"):
+        reply = ana.say(line)
+        assert "Unknown command" in reply and "/menu figurinhas" in reply, line
+    assert asset_count(runtime.database) == 0 and not ana.saved("sticker")  # nothing made or stored
+
+
+def test_a_pdf_sent_as_an_image_is_refused_and_nothing_stored(runtime: Runtime, tmp_path: Path):
+    ana = Person(runtime, tmp_path, ANA, name="Ana")
+    (tmp_path / "scan.jpg").write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer\n%%EOF\n")
+    reply = ana.say("/s @scan.jpg")
+    assert "is not an image, GIF, video or sticker I can read" in reply
+    assert "Accepted: JPEG, PNG, WebP, GIF and MP4/WebM videos" in reply
+    assert asset_count(runtime.database) == 0 and not ana.saved("sticker")
+    assert "pack1" not in ana.say("/pack list")  # and no pack was made for it
 
 
 def test_hostile_media_is_refused_and_nothing_stored(db: Database, db_settings: Settings, tmp_path: Path):
@@ -477,6 +496,32 @@ def test_convert_sticker_to_image_and_video(runtime: Runtime, tmp_path: Path):
     assert "[image]" not in reply and "❌" in reply
 
 
+def test_convert_falls_back_to_the_last_sticker(runtime: Runtime, tmp_path: Path):
+    pytest.importorskip("omnizap.core.stickers.convert")
+    ana = Person(runtime, tmp_path, ANA, name="Ana")
+    bruno = Person(runtime, tmp_path, BRUNO, name="Bruno")
+    assert "[sticker]" in ana.say("/st bom dia")
+    reply = ana.say("/toimg")  # no sticker sent or quoted: the last one Ana made
+    assert "[image]" in reply and "Sticker converted to image" in reply
+    assert ana.saved("image")[-1].read_bytes().startswith(b"\x89PNG")
+    assert "[sticker]" in ana.say("/stb pisca -verde")  # an animated one becomes a video
+    assert "[video]" in ana.say("/tovideo")
+    assert "Send or reply to a sticker to convert" in bruno.say("/toimg")  # never someone else's
+    photo = picture(tmp_path, "photo.png", 12)
+    assert "Send or reply to a sticker to convert" in ana.say(f"/toimg >@{photo}")  # a photo is not one
+
+
+def test_console_files_are_never_overwritten(runtime: Runtime, tmp_path: Path):
+    first = Person(runtime, tmp_path, ANA, name="Ana")
+    (made,) = make_stickers(first, tmp_path, 1)
+    original = made.read_bytes()
+    (tmp_path / "out" / "5511999990001_s_whatsapp_net" / "0007-note.txt").write_text("mine")
+    again = Person(runtime, tmp_path, ANA, name="Ana")  # a new session writing to the same folder
+    (second,) = make_stickers(again, tmp_path, 1, start=2)
+    assert second != made and second.name.startswith("0008-")
+    assert made.read_bytes() == original
+
+
 def test_notice_can_be_turned_off(db: Database, db_settings: Settings, tmp_path: Path):
     runtime = make_runtime(db, db_settings, sticker_pack_auto_collect_notify=False)
     ana = Person(runtime, tmp_path, ANA, name="Ana")
@@ -532,3 +577,39 @@ def test_console_command_is_scriptable(
     assert "Pack created!" in result.output and "Sticker added!" in result.output
     assert "no such file" in result.output
     assert (tmp_path / "out" / "0001-sticker.webp").read_bytes()[:4] == b"RIFF"
+    assert '"level"' not in result.output and "INFO" not in result.output  # no log lines by default
+    reset_settings_cache()
+    try:
+        again = CliRunner().invoke(
+            cli, ["bot", "console", "--as", ANA, "--out", "out"], input="/s @cat.png\n"
+        )
+    finally:
+        reset_settings_cache()
+    assert again.exit_code == 0, again.output
+    assert "[sticker] out/0002-sticker.webp" in again.output  # a second session continues the numbering
+
+
+def test_console_logs_only_warnings_unless_verbose(
+    db: Database, db_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import logging
+
+    from click.testing import CliRunner
+
+    from omnizap.cli.main import cli
+    from omnizap.config import reset_settings_cache
+
+    monkeypatch.setenv("DATABASE_URL", db.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("STICKER_STORAGE_DIR", str(tmp_path / "stickers"))
+    monkeypatch.setenv("LOG_LEVEL", "INFO")
+    monkeypatch.chdir(tmp_path)
+    levels = {}
+    for flags in ([], ["--verbose"]):
+        reset_settings_cache()
+        try:
+            result = CliRunner().invoke(cli, ["bot", "console", "--as", ANA, *flags], input="")
+        finally:
+            reset_settings_cache()
+        assert result.exit_code == 0, result.output
+        levels[bool(flags)] = logging.getLogger().level
+    assert levels == {False: logging.WARNING, True: logging.INFO}

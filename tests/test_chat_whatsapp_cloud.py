@@ -24,6 +24,7 @@ from omnizap.chat.messages import (
     Reply,
     ReplyKind,
     ReplyNotSupported,
+    SentMedia,
 )
 from omnizap.chat.transports import whatsapp_cloud
 from omnizap.chat.transports.whatsapp_cloud import WhatsAppCloudTransport, build_router, map_update
@@ -311,8 +312,12 @@ def test_sticker_reply_reaches_the_graph_api_as_an_uploaded_webp(
     graph: FakeGraphApi, transport: WhatsAppCloudTransport
 ) -> None:
     sticker = static_sticker()
-    assert transport.send(incoming(), Reply(ReplyKind.STICKER, data=sticker, mimetype="image/webp")) is None
+    sent_media = transport.send(incoming(), Reply(ReplyKind.STICKER, data=sticker, mimetype="image/webp"))
     [upload] = graph.uploads
+    # The new message's id and its media, so a later quote of the bot's sticker finds the media.
+    assert sent_media == SentMedia(
+        message_id="wamid.fake1001", media=MediaRef(MediaKind.STICKER, ref=upload.id, mimetype="image/webp")
+    )
     assert upload.mime_type == "image/webp"
     assert webp_size(upload.data) == (512, 512)
     [sent] = graph.sent

@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import threading
+from typing import ClassVar
 
 import pytest
 
@@ -185,3 +187,83 @@ def test_sends_quote_the_message_and_pass_stickers_through() -> None:
     assert text_call[0] == "reply_message" and text_call[1][0] == "ok"
     assert pack_call[0] == "send_stickerpack" and pack_call[1][1] == [b"RIFF1", b"RIFF2"]
     assert pack_call[2]["packname"] == "Pack" and pack_call[2]["publisher"] == "Ana"
+
+
+# --- `omnizap bot whatsapp-web`: its own process answers its messages ---------------------------------
+class FakeNeonizeClient:
+    """Stands in for neonize's NewClient in the bot command: `connect()` delivers one message event to
+    the registered handler, then blocks (as the real one does) until a reply was sent through it."""
+
+    instances: ClassVar[list[FakeNeonizeClient]] = []
+
+    def __init__(self, session_path: str) -> None:
+        self.session_path = session_path
+        self.handlers: dict[type, object] = {}
+        self.calls: list[tuple[str, tuple, dict]] = []
+        self.replied = threading.Event()
+        FakeNeonizeClient.instances.append(self)
+
+    class _Events:
+        def __init__(self, client: FakeNeonizeClient) -> None:
+            self.client = client
+
+        def __call__(self, event_type: type):
+            def register(handler):
+                self.client.handlers[event_type] = handler
+                return handler
+
+            return register
+
+        def qr(self, handler) -> None:
+            self.client.handlers["qr"] = handler
+
+    @property
+    def event(self) -> FakeNeonizeClient._Events:
+        return FakeNeonizeClient._Events(self)
+
+    def connect(self) -> None:
+        from neonize.events import MessageEv
+
+        self.handlers[MessageEv](self, event(Message(conversation="/menu")))
+        assert self.replied.wait(120), "the bot process never answered its own message"
+
+    def __getattr__(self, name: str):
+        def record(*args, **kwargs):
+            self.calls.append((name, args, kwargs))
+            if name in {"reply_message", "send_message"}:
+                self.replied.set()
+
+        return record
+
+
+@pytest.mark.engines
+def test_the_bot_process_runs_its_own_messages(
+    db, db_settings, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    import neonize.client
+    import sqlalchemy as sa
+    from click.testing import CliRunner
+
+    from omnizap.chat.transports import registry
+    from omnizap.cli.main import cli
+    from omnizap.config import reset_settings_cache
+    from omnizap.platform.db.schema import sticker_worker_task_queue as tasks
+
+    monkeypatch.setattr(neonize.client, "NewClient", FakeNeonizeClient)
+    monkeypatch.setenv("DATABASE_URL", db_settings.database_url)
+    monkeypatch.setenv("STICKER_STORAGE_DIR", str(tmp_path / "stickers"))
+    monkeypatch.setenv("WHATSAPP_WEB_SESSION_DIR", str(tmp_path / "session"))
+    monkeypatch.setenv("CHAT_LOCALE", "en")
+    reset_settings_cache()
+    try:
+        result = CliRunner().invoke(cli, ["bot", "whatsapp-web"])
+    finally:
+        reset_settings_cache()
+        registry.unregister("whatsapp_web")
+    assert result.exit_code == 0, result.output
+    [client] = FakeNeonizeClient.instances[-1:]
+    [(name, args, _kwargs)] = [call for call in client.calls if call[0] in {"reply_message", "send_message"}]
+    assert name == "reply_message" and "menu" in args[0].lower()
+    with db.read() as connection:
+        rows = connection.execute(sa.select(tasks.c.task_type, tasks.c.status)).all()
+    assert [tuple(row) for row in rows] == [("chat_message_live:whatsapp_web", "completed")]

@@ -38,7 +38,14 @@ from omnizap.runtime import Runtime
 
 pytestmark = pytest.mark.engines
 tasks = sticker_worker_task_queue
-TYPES = ("classification_cycle", "curation_cycle", "rebuild_cycle", "ranking_refresh", "object_storage_sync")
+TYPES = (
+    "classification_cycle",
+    "curation_cycle",
+    "rebuild_cycle",
+    "ranking_refresh",
+    "object_storage_sync",
+    "chat_message",
+)
 
 
 def rows(db: Database) -> list[dict[str, Any]]:

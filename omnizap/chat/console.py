@@ -1,5 +1,6 @@
 """A console chat session: each line becomes an IncomingMessage that goes through `inbox.accept`
-and is then run as its `chat_message` task in this process — the same path a webhook takes.
+and is then run as its chat task (`chat_message_live:console`) in this process — the same path a
+webhook takes.
 
 Line syntax: text as typed; `@path` attaches a file (the first one counts); `>@path` makes the message
 a reply to a message carrying that file (a quoted sticker, say). Paths with spaces: `@"my cat.jpg"`.
@@ -15,9 +16,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from omnizap.chat.inbox import CHAT_MESSAGE, accept, idempotency_key
+from omnizap.chat.inbox import accept, idempotency_key, task_type_for
 from omnizap.chat.messages import IncomingMessage, MediaRef, Reply, ReplyNotSupported, SentPack
-from omnizap.chat.tasks import TASK_HANDLERS
+from omnizap.chat.tasks import live_task_handlers
 from omnizap.chat.transports import registry
 from omnizap.chat.transports.console import NETWORK, ConsoleTransport, media_for_path
 from omnizap.platform.db.schema import sticker_worker_task_queue
@@ -25,6 +26,7 @@ from omnizap.platform.queue.worker import QueueWorker, WorkerOptions
 from omnizap.runtime import Runtime
 
 WAIT_FOR_OTHER_WORKER_SECONDS = 60.0
+CONSOLE_TASK = task_type_for(NETWORK)  # only console sessions claim it (serve's pollers never do)
 # `@path`, `>@path`, `@"path with spaces"` at the start of a word
 _ATTACHMENT = re.compile(r'(?:^|(?<=\s))(>?@)(?:"([^"]+)"|(\S+))')
 
@@ -97,9 +99,9 @@ class ConsoleSession:
         self.queue = task_queue(self.runtime)
         self.worker = QueueWorker(
             self.queue,
-            TASK_HANDLERS,
+            live_task_handlers(NETWORK),
             base_context(self.runtime),
-            WorkerOptions(name=f"console-{uuid.uuid4().hex[:8]}", kinds=(CHAT_MESSAGE,), mode="inline"),
+            WorkerOptions(name=f"console-{uuid.uuid4().hex[:8]}", kinds=(CONSOLE_TASK,), mode="inline"),
         )
 
     def message_for(self, line: str, *, message_id: str | None = None) -> IncomingMessage:
@@ -140,7 +142,7 @@ class ConsoleSession:
         while time.monotonic() < deadline:
             if self._status(key) in {"completed", "failed", None}:
                 return
-            batch = self.queue.claim(self.worker.options.name, kinds=[CHAT_MESSAGE], limit=1)
+            batch = self.queue.claim(self.worker.options.name, kinds=[CONSOLE_TASK], limit=1)
             if batch:
                 self.worker.execute(batch[0])
                 continue

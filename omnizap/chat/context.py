@@ -18,6 +18,7 @@ from omnizap.chat.messages import (
     MediaUnavailable,
     Reply,
     ReplyNotSupported,
+    SentMedia,
     SentPack,
     Transport,
 )
@@ -127,8 +128,22 @@ class ChatContext:
                 self.sleep(self._delay(attempt))
                 continue
             self.sent.append(reply)
+            if isinstance(result, SentMedia):
+                self._remember_sent(result)
+                return None
             return result
         return None  # unreachable: attempts >= 1
+
+    def _remember_sent(self, sent: SentMedia) -> None:
+        """Keep the media of the bot's own message, so replying to its sticker with /toimg works."""
+        from omnizap.chat import store
+
+        try:
+            store.remember_message_media(
+                self.database, self.message.network, self.message.chat_id, sent.message_id, sent.media
+            )
+        except Exception:  # the reply is out; only a later quote of it would miss the media
+            logger.warning("could not remember sent message %s", sent.message_id, exc_info=True)
 
     def reply(self, text: str, *, quote: bool = True) -> None:
         self.send(Reply.of_text(text, quote=quote))

@@ -166,6 +166,15 @@ class SentPack:
     set_name: str = ""
 
 
+@dataclass(frozen=True)
+class SentMedia:
+    """What a transport may report after sending a media reply: the new message's id and a handle to
+    its media, so a later quote of that message (which may carry only its id) finds the media."""
+
+    message_id: str
+    media: MediaRef
+
+
 class Transport(Protocol):
     """What the core needs from a chat network. Implementations live in `omnizap.chat.transports`.
 
@@ -179,9 +188,10 @@ class Transport(Protocol):
         """The media's bytes. Raises MediaUnavailable, or MediaTooLarge-like InvalidInput past max_bytes."""
         ...
 
-    def send(self, message: IncomingMessage, reply: Reply) -> SentPack | None:
+    def send(self, message: IncomingMessage, reply: Reply) -> SentPack | SentMedia | None:
         """Deliver one reply to `message.chat_id` (quoting `message.message_id` when `reply.quote`).
 
         Raises ReplyNotSupported for a kind this network cannot send. Returns a SentPack for
-        STICKER_PACK replies, None otherwise."""
+        STICKER_PACK replies; may return a SentMedia for a media reply (quotes of it name only its
+        id on that network); None otherwise."""
         ...

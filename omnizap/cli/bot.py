@@ -3,6 +3,7 @@ long-running network connections (`telegram` polling, `whatsapp-web`)."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -34,6 +35,9 @@ def bot() -> None:
 @click.option(
     "--native-packs", is_flag=True, help="Accept /pack send as one native pack (else sticker by sticker)."
 )
+@click.option(
+    "--verbose", is_flag=True, help="Show the server's logs (LOG_LEVEL) on stderr; by default only warnings."
+)
 @pass_app
 def console(
     app: AppContext,
@@ -43,15 +47,22 @@ def console(
     sender_name: str,
     out_dir: Path,
     native_packs: bool,
+    verbose: bool,
 ) -> None:
     """Each line is a message: text, `@path` attaches a file, `>@path` replies to a message carrying
-    that file. Every message is queued as a chat_message task and run here. Ends at end of input
-    (Ctrl-D), exit code 0."""
+    that file. Every message is queued as a chat task (chat_message_live:console) and run here.
+    Ends at end of input (Ctrl-D), exit code 0. Files the bot sends are numbered after those already
+    in --out (never overwritten); logs below WARNING are shown only with --verbose."""
     from omnizap.chat.console import ConsoleInputError, ConsoleSession
     from omnizap.chat.transports.console import ConsoleTransport
     from omnizap.platform.logging import configure_logging
 
-    configure_logging(app.runtime.settings)
+    settings = app.runtime.settings
+    level = logging.getLevelName(settings.log_level.upper())
+    if not verbose and (not isinstance(level, int) or level < logging.WARNING):
+        # JSON log lines on stderr would drown the conversation for someone trying the bot.
+        settings = settings.model_copy(update={"log_level": "WARNING"})
+    configure_logging(settings)
     require_migrated_database(app)
     if not sender.strip():
         fail("--as needs a sender id")
@@ -79,12 +90,13 @@ def console(
             click.secho(f"error: {exc}", fg="red", err=True)
 
 
-def _register_networks() -> None:
-    """The network commands live in their own modules (their libraries load only when they run)."""
+def _include_network_commands() -> None:
+    """`omnizap bot telegram` and `omnizap bot whatsapp-web` (their network libraries load only when
+    the command runs)."""
     from omnizap.cli import bot_telegram, bot_whatsapp_web
 
     bot_telegram.register(bot)
     bot_whatsapp_web.register(bot)
 
 
-_register_networks()
+_include_network_commands()

@@ -4,12 +4,17 @@ Pairing: a QR code in the terminal (WhatsApp → Linked devices → Link a devic
 `--pair-phone <number>` an 8-character code to type in WhatsApp (Link with phone number instead).
 The session is kept in WHATSAPP_WEB_SESSION_DIR (default <data dir>/whatsapp-web), so later starts
 reconnect without pairing. The `bot` group includes this command through `register(group)`.
+
+Replies need this process's connection, so the process also runs the worker of WhatsApp Web's
+messages (`chat_message_live:whatsapp_web` tasks); `omnizap serve` and `omnizap worker chat` never
+claim them. Messages that arrive while it is down wait in the queue for its next start.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 from typing import Any
 
 import click
@@ -97,7 +102,36 @@ def whatsapp_web_bot(app: AppContext, pair_phone: str | None) -> None:
         except Exception:  # one bad message must not stop the bot; the next ones still queue
             logger.exception("could not queue WhatsApp message %s", message.message_id)
 
-    client.connect()
+    worker = start_live_worker(app.runtime)
+    try:
+        client.connect()
+    finally:
+        worker.stop()
+
+
+class LiveChatWorker:
+    """This process's worker of a live network's chat tasks, in a daemon thread."""
+
+    def __init__(self, runtime: Any, network: str) -> None:
+        from omnizap.pipeline import live_chat_worker
+
+        self.worker = live_chat_worker(runtime, network)
+        self.thread = threading.Thread(target=self.worker.run, name=f"chat-{network}", daemon=True)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop taking tasks and let the running one finish (its reply needs the connection, so call
+        this before disconnecting); past `timeout` the task's lease expires and it runs again later."""
+        self.worker.stop()
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            logger.warning("a WhatsApp Web chat task was still running at shutdown; it will run again")
+
+
+def start_live_worker(runtime: Any, network: str = "whatsapp_web") -> LiveChatWorker:
+    """Run this process's live chat worker in a daemon thread; `.stop()` ends it."""
+    live = LiveChatWorker(runtime, network)
+    live.thread.start()
+    return live
 
 
 def register(group: click.Group) -> None:

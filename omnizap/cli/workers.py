@@ -45,7 +45,8 @@ def _install_signal_handlers(target: Stoppable) -> None:
 )
 @pass_app
 def worker(app: AppContext, name: str, once: bool, metrics_port: int | None) -> None:
-    """Run a dedicated worker: classification, curation, rebuild, ranking, storage, outbox or scheduler.
+    """Run a dedicated worker: classification, curation, rebuild, ranking, storage, chat, outbox or
+    scheduler.
 
     Task workers consume their task type while `enable_worker_dedicated_processes` gives it to the
     dedicated workers for this host's cohort (`omnizap flags check enable_worker_dedicated_processes

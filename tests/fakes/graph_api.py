@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import json
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,12 @@ class FakeGraphApi(LoopbackServer):
         self.media: dict[str, Media] = {}
         self.sent: list[dict[str, Any]] = []
         self.uploads: list[Media] = []
+        self.sent_ids: list[str] = []  # the message id answered for each entry of `sent`
+        # While `hold_downloads` is set, a media download waits until `release()`:
+        # a test can then kill the worker that is provably inside its task.
+        self.hold_downloads = False
+        self.download_started = threading.Event()
+        self._released = threading.Event()
         # Statuses to answer instead of the real thing, per kind ("lookup", "download", "messages").
         self.fail_next: dict[str, list[int]] = {}
         self._ids = itertools.count(1000)
@@ -50,6 +57,10 @@ class FakeGraphApi(LoopbackServer):
         media_id = str(next(self._ids))
         self.media[media_id] = Media(media_id, data, mime_type, None)
         return media_id
+
+    def release(self) -> None:
+        self.hold_downloads = False
+        self._released.set()
 
     def _maybe_fail(self, kind: str) -> None:
         queue = self.fail_next.get(kind)
@@ -64,6 +75,9 @@ class FakeGraphApi(LoopbackServer):
         parts = path.split("?")[0].strip("/").split("/")
         if method == "GET" and len(parts) == 2 and parts[0] == "download":
             self._maybe_fail("download")
+            if self.hold_downloads:
+                self.download_started.set()
+                self._released.wait(300)
             media = self.media.get(parts[1])
             if media is None:
                 raise graph_error(404, "media not found", 100)
@@ -142,6 +156,7 @@ class FakeGraphApi(LoopbackServer):
             raise graph_error(400, "(#100) context needs message_id", 100)
         self.sent.append(payload)
         message_id = f"wamid.fake{next(self._ids)}"
+        self.sent_ids.append(message_id)
         return json_body(
             {
                 "messaging_product": "whatsapp",

@@ -172,11 +172,11 @@ def make_sticker(ctx: ChatContext, args: str, *, media: MediaRef | None = None, 
         )
         return
     except MediaRejected as exc:  # the transport saw it pass the limit while downloading
-        ctx.reply(
-            too_large_text(ctx, media, limit + 1, limit)
-            if exc.code == "TOO_LARGE"
-            else rejection_text(ctx, exc)
-        )
+        if exc.code == "TOO_LARGE":
+            size = exc.details.get("size")
+            ctx.reply(too_large_text(ctx, media, size if isinstance(size, int) else limit + 1, limit))
+        else:
+            ctx.reply(rejection_text(ctx, exc))
         return
     if len(data) > limit:
         ctx.reply(too_large_text(ctx, media, len(data), limit))
@@ -300,33 +300,49 @@ def text_sticker(ctx: ChatContext, args: str, *, colour: str, blink: bool) -> No
 
 # --- /toimg -----------------------------------------------------------------------------------------
 def convert_sticker(ctx: ChatContext, _args: str) -> None:
-    """A static sticker → PNG image; an animated one → MP4 video (the original only re-sent the WebP)."""
+    """A static sticker → PNG image; an animated one → MP4 video (the original only re-sent the WebP).
+
+    With no sticker in the message or quoted, the sender's last sticker is converted (like `/pack add`),
+    so `/st bom dia` then `/toimg` works on every network (the original needed a quoted sticker)."""
     _ = ctx._
-    media = next((m for m in (ctx.message.media, ctx.message.quoted_media) if is_sticker(m)), None)
+    carried = [m for m in (ctx.message.media, ctx.message.quoted_media) if m is not None]
+    media = next((m for m in carried if is_sticker(m)), None)
     if media is None:
-        ctx.reply(_("❌ Send or reply to a sticker to convert. Tip: use the command replying to a sticker."))
-        return
-    limit = ctx.settings.chat_convert_input_max_bytes
-    if media.declared_size is not None and media.declared_size > limit:
-        ctx.reply(
-            _("❌ Sticker too large ({size} MB). Send a smaller one.", size=megabytes(media.declared_size))
-        )
-        return
-    try:
-        data = ctx.download(media, max_bytes=limit)
-    except (MediaUnavailable, MediaRejected):
-        ctx.reply(_("❌ Could not download the sticker. Try again."))
-        return
-    if len(data) > limit:
-        ctx.reply(_("❌ Sticker too large ({size} MB). Send a smaller one.", size=megabytes(len(data))))
-        return
+        # A photo or video sent or quoted is what the person meant: refuse it rather than silently
+        # convert another sticker (the same rule as `/pack add`).
+        data = None if carried else _last_sticker_bytes(ctx)
+        if data is None:
+            ctx.reply(
+                _("❌ Send or reply to a sticker to convert. Tip: use the command replying to a sticker.")
+            )
+            return
+        animated = looks_animated(MediaRef(MediaKind.STICKER, ref=""), data)
+    else:
+        limit = ctx.settings.chat_convert_input_max_bytes
+        if media.declared_size is not None and media.declared_size > limit:
+            ctx.reply(
+                _(
+                    "❌ Sticker too large ({size} MB). Send a smaller one.",
+                    size=megabytes(media.declared_size),
+                )
+            )
+            return
+        try:
+            data = ctx.download(media, max_bytes=limit)
+        except (MediaUnavailable, MediaRejected):
+            ctx.reply(_("❌ Could not download the sticker. Try again."))
+            return
+        if len(data) > limit:
+            ctx.reply(_("❌ Sticker too large ({size} MB). Send a smaller one.", size=megabytes(len(data))))
+            return
+        animated = looks_animated(media, data)
     try:
         from omnizap.core.stickers import convert
     except ImportError:
         ctx.reply(_("❌ Could not convert the sticker now. Try again."))
         return
     try:
-        if looks_animated(media, data):
+        if animated:
             video = convert.sticker_to_mp4(data)
             reply = Reply(
                 ReplyKind.VIDEO,
@@ -352,6 +368,18 @@ def convert_sticker(ctx: ChatContext, _args: str) -> None:
         ctx.reply(_("❌ Could not convert the sticker now. Try again."))
         return
     ctx.send(reply)
+
+
+def _last_sticker_bytes(ctx: ChatContext) -> bytes | None:
+    """The stored file of the sender's last sticker (made, sent or added last), or None."""
+    sticker_id = store.last_sticker(ctx.database, ctx.owner)
+    if sticker_id is None:
+        return None
+    try:
+        return ctx.stickers.read_bytes(ctx.stickers.get(sticker_id))
+    except StickerPackError:  # deleted meanwhile, or its file is unreadable
+        logger.warning("last sticker %s of %s is unreadable", sticker_id, ctx.owner, exc_info=True)
+        return None
 
 
 # --- passive capture ----------------------------------------------------------------------------------

@@ -55,6 +55,19 @@ def _safe_name(filename: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name)[:120] or "file"
 
 
+_NUMBERED = re.compile(r"^(\d+)-")
+
+
+def _next_number(folder: Path) -> int:
+    """1 + the highest `NNNN-` number of the files in `folder` (1 for an empty or missing folder)."""
+    try:
+        names = [entry.name for entry in folder.iterdir()]
+    except OSError:
+        return 1
+    numbers = [int(match.group(1)) for name in names if (match := _NUMBERED.match(name))]
+    return max(numbers, default=0) + 1
+
+
 def media_for_path(path: Path) -> MediaRef:
     """A MediaRef for a local file, its kind guessed from the extension (as a phone would label it)."""
     kind = _KIND_BY_SUFFIX.get(path.suffix.lower(), MediaKind.DOCUMENT)
@@ -77,7 +90,7 @@ class ConsoleTransport:
         self.echo = echo
         self.native_packs = native_packs
         self.saved: list[Path] = []
-        self._counter = itertools.count(1)
+        self._counter = itertools.count(_next_number(self.out_dir))
         self._lock = threading.Lock()
 
     def download(self, media: MediaRef, *, max_bytes: int) -> bytes:
@@ -94,13 +107,20 @@ class ConsoleTransport:
             raise MediaUnavailable(f"cannot read {path.name}: {exc.strerror}") from exc
 
     def _save(self, stem: str, suffix: str, data: bytes) -> Path:
-        with self._lock:
-            number = next(self._counter)
+        """Write a new file; numbering continues past the files already there and an existing file is
+        never overwritten (another session may write to the same folder at the same time)."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        path = self.out_dir / f"{number:04d}-{stem}{suffix}"
-        path.write_bytes(data)
-        self.saved.append(path)
-        return path
+        while True:
+            with self._lock:
+                number = next(self._counter)
+            path = self.out_dir / f"{number:04d}-{stem}{suffix}"
+            try:
+                with path.open("xb") as handle:
+                    handle.write(data)
+            except FileExistsError:
+                continue
+            self.saved.append(path)
+            return path
 
     def send(self, message: IncomingMessage, reply: Reply) -> SentPack | None:
         if reply.kind is ReplyKind.TEXT:

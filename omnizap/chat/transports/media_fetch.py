@@ -14,7 +14,7 @@ from typing import TypeVar
 import httpx
 
 from omnizap.chat.messages import MediaUnavailable
-from omnizap.core.errors import InvalidInput
+from omnizap.core.stickers.errors import TOO_LARGE, MediaRejected
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -30,8 +30,11 @@ def _amount(size: int) -> str:
     return f"{size / 1_048_576:.2f} MB" if size >= 10_486 else f"{size} bytes"
 
 
-def too_large(size: int, max_bytes: int) -> InvalidInput:
-    return InvalidInput(
+def too_large(size: int, max_bytes: int) -> MediaRejected:
+    """The refusal the chat core expects from `Transport.download` past `max_bytes` (it answers the
+    person with the sizes; any other exception would end as "unexpected error")."""
+    return MediaRejected(
+        TOO_LARGE,
         f"The media has {_amount(size)} and the limit is {_amount(max_bytes)}; send a smaller file.",
         details={"size": size, "max_bytes": max_bytes},
     )
@@ -69,7 +72,7 @@ def with_retries(
 ) -> T:
     """Run `attempt` up to `attempts` times, backing off 0.5 s, 1 s, 2 s… between transient failures.
 
-    MediaUnavailable and InvalidInput (too large) are final; timeouts, connection errors and
+    MediaUnavailable and MediaRejected (too large) are final; timeouts, connection errors and
     TransientFailure are retried, then reported as MediaUnavailable."""
     last: Exception | None = None
     for number in range(1, attempts + 1):

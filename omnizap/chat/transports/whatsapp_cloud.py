@@ -6,7 +6,8 @@ Each message becomes an `IncomingMessage` handed to `accept` (which queues a `ch
 and Meta gets its 200 at once. Replies and downloads run in the worker through `WhatsAppCloudTransport`.
 
 The Cloud API's webhook only names the quoted message (`context.id`), never its media: the mapping
-sets `quoted_message_id` and leaves `quoted_media` empty.
+sets `quoted_message_id` and leaves `quoted_media` empty; the chat task fills it from the media it
+remembered for that id (incoming messages, and the stickers this transport reports as `SentMedia`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from omnizap.chat.messages import (
     Reply,
     ReplyKind,
     ReplyNotSupported,
+    SentMedia,
     SentPack,
 )
 from omnizap.chat.transports.media_fetch import TransientFailure, too_large, with_retries
@@ -319,7 +321,7 @@ class WhatsAppCloudTransport:
             _raise_for_status(status, f"{what} ({exc.message})")
 
     # send ----------------------------------------------------------------------------------------
-    def send(self, message: IncomingMessage, reply: Reply) -> SentPack | None:
+    def send(self, message: IncomingMessage, reply: Reply) -> SentPack | SentMedia | None:
         to = message.chat_id
         quoted = message.message_id if reply.quote else None
         client = self.client
@@ -328,14 +330,15 @@ class WhatsAppCloudTransport:
         if reply.kind is ReplyKind.TEXT:
             client.send_message(to=to, text=reply.text, reply_to_message_id=quoted)
         elif reply.kind is ReplyKind.STICKER:
-            client.send_sticker(
-                to=to,
-                sticker=reply.data,
-                mime_type=reply.mimetype or "image/webp",
-                reply_to_message_id=quoted,
-            )
+            # Uploaded first so its media id is known: a later quote of this sticker names only the
+            # message id, and the core maps that id to this media (`/toimg` replying to the bot).
+            mime_type = reply.mimetype or "image/webp"
+            uploaded = client.upload_media(reply.data, mime_type=mime_type, media_type="sticker")
+            sent = client.send_sticker(to=to, sticker=uploaded.id, reply_to_message_id=quoted)
             if reply.text:  # stickers take no caption
                 client.send_message(to=to, text=reply.text)
+            media = MediaRef(MediaKind.STICKER, ref=str(uploaded.id), mimetype=mime_type)
+            return SentMedia(message_id=str(sent.id), media=media)
         elif reply.kind is ReplyKind.IMAGE:
             client.send_image(
                 to=to,

@@ -609,3 +609,18 @@ sticker_web_ban = sa.Table(
     sa.Index("ix_web_ban_email", "email"),
     sa.Index("ix_web_ban_subject", "oidc_subject"),
 )
+
+
+# The media of recent incoming messages and of stickers the bot sent, per (network, message id):
+# the WhatsApp Cloud API's webhook names a quoted message only by its id, so `/toimg` replying to a
+# sticker looks its media up here. `media` is a MediaRef as JSON; rows older than a week are pruned.
+chat_message_media = sa.Table(
+    "chat_message_media",
+    metadata,
+    sa.Column("network", sa.String(32), primary_key=True),
+    sa.Column("message_id", sa.String(190), primary_key=True),
+    sa.Column("chat_id", sa.String(190), nullable=False),
+    sa.Column("media", sa.Text, nullable=False),
+    created_at_column(),
+    sa.Index("ix_chat_message_media_created", "created_at"),
+)

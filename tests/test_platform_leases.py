@@ -293,3 +293,28 @@ def test_a_task_that_finds_its_lease_taken_is_deferred_not_completed(
     assert row["scheduled_at"] >= utcnow() + dt.timedelta(seconds=ttl - 5)
     assert queue.status_counts() == {task_type: {"deferred": 1}}
     assert _deferred_metric(task_type) == before + 1
+
+
+def test_queue_status_shows_deferred_tasks_apart(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    from click.testing import CliRunner
+
+    from omnizap.cli.main import cli
+    from omnizap.config import reset_settings_cache
+
+    queue = Queue(db, TASK_QUEUE)
+    for key in ("a", "b"):
+        queue.enqueue(values={"task_type": "curation_cycle", "payload": {}}, idempotency_key=key)
+    (item,) = queue.claim("w", limit=1)
+    assert queue.defer(item, "lease 'auto_theme_packs' is held by x") == "deferred"
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    reset_settings_cache()
+    try:
+        shown = CliRunner().invoke(cli, ["queue", "status"])
+        as_json = CliRunner().invoke(cli, ["queue", "status", "--json"])
+    finally:
+        reset_settings_cache()
+    assert shown.exit_code == 0, shown.output
+    assert "pending=1  deferred=1  processing=0" in shown.output
+    assert '"deferred": 1' in as_json.output

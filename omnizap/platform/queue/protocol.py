@@ -326,6 +326,13 @@ class Queue:
         picked = connection.execute(for_update_skip_locked(connection.dialect.name, query)).all()
         if not picked:
             return []
+        # Visible in the log of the worker that takes over: a crash otherwise shows only as a gap.
+        logger.warning(
+            "%s: %d row(s) whose lease ran out (their worker stopped or died) are taken over: ids %s",
+            self.spec.name,
+            len(picked),
+            ", ".join(str(row.id) for row in picked),
+        )
         exhausted = [row.id for row in picked if row.attempts >= row.max_attempts]
         if exhausted:
             self._dead_letter(

@@ -132,10 +132,9 @@ class KeptLease:
     """A lease this process holds, renewed in the background every third of its length.
 
     `with KeptLease(...) as lease:` takes it (unless `take()` already did) or raises LeaseBusy; the
-    block asks `lease.held()`
-    before writing (False once a renewal found the lease gone: another holder may have it now).
-    Leaving the block stops the renewals and releases it. `beat()` renews once, now (the thread
-    calls it; tests call it with a fake clock).
+    block asks `lease.held()` before writing (False once a renewal found the lease gone: another
+    holder may have it now). Leaving the block stops the renewals and releases it. `beat()` renews
+    once, now (the thread calls it; tests call it with a fake clock).
     """
 
     def __init__(

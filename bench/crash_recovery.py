@@ -323,7 +323,7 @@ def run(url: str, scenario: str, restart_delay: float) -> dict[str, Any]:
                     result[name] = round(time.monotonic() - killed, 1)
             return len(seen) == len(checks)
 
-        _wait("worker B to resume the work", all_seen)
+        _wait("worker B to resume the work", all_seen, timeout=1200.0)
         reclaimed = seen["task_claimed_again_after_s"]
         result["attempts_after_reclaim"] = reclaimed["attempts"]
         deferred = (reclaimed.get("last_error") or "").startswith("deferred")

@@ -221,7 +221,12 @@ class Settings(BaseSettings):
     sticker_dedicated_worker_poll_interval_ms: int = Field(2_500, ge=50, le=60_000)
     sticker_dedicated_worker_max_tasks_per_tick: int = Field(1, ge=1, le=25)
     sticker_dedicated_worker_cohort_key: str = ""
-    sticker_worker_task_lock_timeout_seconds: int = Field(900, ge=1, le=86_400)
+    # 60, not the original's 900: a running task's lease (and the platform leases its job holds:
+    # omnizap/platform/leases.py) is renewed every third of this, so it only bounds how long a
+    # crashed worker's task and leases block the next worker.
+    sticker_worker_task_lock_timeout_seconds: int = Field(
+        60, ge=1, le=86_400, description="Crash recovery bound of tasks and their leases (renewed while held)"
+    )
     sticker_worker_retry_base_seconds: float = Field(5.0, ge=0)
     sticker_worker_retry_max_seconds: float = Field(3600.0, ge=0)
     domain_event_outbox_lock_timeout_seconds: int = Field(900, ge=1, le=86_400)

@@ -17,6 +17,7 @@ from test_catalog_support import (
     classify,
     listed_keys,
     make_pack,
+    numbered_key_suffixes,
     record_engagement,
     set_pack_columns,
 )
@@ -76,7 +77,9 @@ SIGNAL_FIELDS = {
 @pytest.fixture
 def env(db, db_settings):
     settings = catalog_settings(db_settings)
-    return SimpleNamespace(db=db, settings=settings, packs=PackService(db, settings))
+    return SimpleNamespace(
+        db=db, settings=settings, packs=PackService(db, settings, key_suffix=numbered_key_suffixes())
+    )
 
 
 def catalog_for(env, **overrides) -> CatalogService:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -37,6 +38,13 @@ def catalog_settings(settings: Settings, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return settings.model_copy(update=values)
+
+
+def numbered_key_suffixes() -> Callable[[], str]:
+    """Pack-key suffixes `00001`, `00002`, … for a PackService under test: digits only, so a search
+    assertion never matches a pack through its random key (`…-6mpze` once matched the query "ze")."""
+    counter = itertools.count(1)
+    return lambda: f"{next(counter):05d}"
 
 
 def add_assets(

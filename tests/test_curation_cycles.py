@@ -425,16 +425,16 @@ def test_the_lease_is_confirmed_before_each_write(db: Database) -> None:
     the cycle before the write it was guarding."""
     from omnizap.intelligence.curation.cycle import _LeaseKeeper
 
-    assert leases.acquire(db, LEASE_NAME, "cycle-a", 60)
-    keeper = _LeaseKeeper(db, "cycle-a", 60.0, heartbeat=None)
-    keeper.renewed_at = float("-inf")  # as if a third of the lease time had passed
-    keeper()
-    assert leases.current_holder(db, LEASE_NAME) is not None
-    leases.release(db, LEASE_NAME, "cycle-a")
-    assert leases.acquire(db, LEASE_NAME, "cycle-b", 60)
-    keeper.renewed_at = float("-inf")
-    with pytest.raises(LeaseLost, match="auto_theme_packs"):
+    with leases.KeptLease(db, LEASE_NAME, "cycle-a", 60.0) as lease:
+        keeper = _LeaseKeeper(lease, heartbeat=None)
+        assert lease.beat()
         keeper()
+        assert leases.current_holder(db, LEASE_NAME)[0] == "cycle-a"  # type: ignore[index]
+        leases.release(db, LEASE_NAME, "cycle-a")  # as if it had expired
+        assert leases.acquire(db, LEASE_NAME, "cycle-b", 60)
+        assert not lease.beat()
+        with pytest.raises(LeaseLost, match="auto_theme_packs"):
+            keeper()
     assert leases.current_holder(db, LEASE_NAME)[0] == "cycle-b"  # type: ignore[index]
 
 

@@ -19,8 +19,13 @@ early says when to come back (`follow_up_at`), so a burst of likes costs one gen
 
 Snapshot writers (refreshes and in-process builds) take the `catalog_ranking` lease one at a time,
 so a full build that read the data before a like never overwrites the row a targeted refresh wrote
-after it. Who creates a generation row is decided in the database (`claim`): one transaction inserts
-the `building` row only if no live builder exists and, unless forced, the newest generation is old
+after it. The lease is renewed in the background and lasts STICKER_WORKER_TASK_LOCK_TIMEOUT_SECONDS,
+so a writer that crashed holds it up for at most that long. A refresh task that finds it taken
+waits a little (LEASE_WAIT_TASK_SECONDS: targeted refreshes take milliseconds), then raises
+`leases.LeaseBusy`, which defers the task until the lease ends instead of failing it.
+
+Who creates a generation row is decided in the database (`claim`): one transaction inserts the
+`building` row only if no live builder exists and, unless forced, the newest generation is old
 enough. The transaction is serializable on PostgreSQL and MySQL (a concurrent claimer fails and
 retries, then sees the winner) and exclusive on SQLite. A builder silent for
 STICKER_CATALOG_RANKING_BUILD_TIMEOUT_SECONDS is presumed dead and its row marked failed, so a crash
@@ -83,6 +88,7 @@ CLAIM_ATTEMPTS = 6
 ORDERS_KEPT = 12
 LEASE_NAME = "catalog_ranking"
 LEASE_WAIT_SECONDS = (0.02, 0.06)
+LEASE_WAIT_TASK_SECONDS = 10.0  # how long a refresh task waits for the lease before it is deferred
 # A targeted refresh that would compute more than this share of the listed packs one by one reads
 # whole tables instead (a full refresh): past that point id lists cost more than they save.
 FULL_SHARE = 0.5
@@ -214,9 +220,9 @@ def _insert_ranking_rows(connection: Connection, rows: Sequence[tuple[int, str, 
     connection.exec_driver_sql(statement, list(rows))
 
 
-def _check(heartbeat: Callable[[], bool] | None) -> None:
-    if heartbeat is not None and not heartbeat():
-        raise RefreshAbandoned("the task's lease was lost; stopping before writing more")
+def _check(alive: Callable[[], bool]) -> None:
+    if not alive():
+        raise RefreshAbandoned("the lease was lost; stopping before writing more")
 
 
 def _snapshot_fingerprint(derivation: PackDerivation, sticker_count: int) -> tuple[Any, ...]:
@@ -371,23 +377,25 @@ class RankingStore:
 
     # --- mutual exclusion -------------------------------------------------------------------------
     @contextmanager
-    def exclusive(self, heartbeat: Callable[[], bool] | None = None) -> Iterator[None]:
-        """Hold the lease every snapshot writer takes, waiting (up to the build timeout) for the
-        writer that has it. Without it a full build that read the data before a like could
-        overwrite the snapshot a targeted refresh wrote after it."""
+    def exclusive(
+        self, heartbeat: Callable[[], bool] | None = None, *, wait_seconds: float | None = None
+    ) -> Iterator[Callable[[], bool]]:
+        """Hold the lease every snapshot writer takes, waiting up to `wait_seconds` (default: the
+        build timeout) for the writer that has it, else raise LeaseBusy. Without it a full build
+        that read the data before a like could overwrite the snapshot a targeted refresh wrote
+        after it. Yields a check that is False once the lease or the task's own lease was lost."""
         holder = f"{self.builder_name}:{uuid.uuid4().hex[:8]}"[:160]  # per call: threads share a name
-        ttl = self.build_timeout.total_seconds()
-        deadline = time.monotonic() + ttl
-        while not leases.acquire(self.database, LEASE_NAME, holder, ttl):
+        lease = leases.KeptLease(self.database, LEASE_NAME, holder, leases.task_lease_seconds(self.settings))
+        wait = self.build_timeout.total_seconds() if wait_seconds is None else wait_seconds
+        deadline = time.monotonic() + wait
+        while not lease.take():
             if time.monotonic() >= deadline:
-                raise TimeoutError(f"lease {LEASE_NAME!r} stayed busy for {ttl:.0f} s")
+                raise leases.busy(self.database, LEASE_NAME)
             if heartbeat is not None and not heartbeat():
                 raise RefreshAbandoned("the task's lease was lost while waiting for another refresh")
             time.sleep(random.uniform(*LEASE_WAIT_SECONDS))
-        try:
-            yield
-        finally:
-            leases.release(self.database, LEASE_NAME, holder)
+        with lease:
+            yield lambda: lease.held() and (heartbeat is None or heartbeat())
 
     # --- computing --------------------------------------------------------------------------------
     def _known_facts(
@@ -694,13 +702,13 @@ class RankingStore:
         should run to publish what was deferred.
         """
         started = time.perf_counter()
-        with self.exclusive(heartbeat):
+        with self.exclusive(heartbeat, wait_seconds=LEASE_WAIT_TASK_SECONDS) as alive:
             now = utcnow()
             latest = self.latest()
             early = self._deferral(latest, pack_ids, now) if debounce else None
             if early is not None:  # it will defer whatever the orders: skip computing them
                 plan = self._compute_named(pack_ids or (), now)
-                _check(heartbeat)
+                _check(alive)
                 self._apply(plan, now)
                 decision = _Decision("deferred", latest.id if latest else None, early[0], early[1])
             else:
@@ -708,9 +716,9 @@ class RankingStore:
                 if plan is None:
                     plan = self._compute_full(now)
                     plan.named = len(pack_ids or ())
-                _check(heartbeat)
+                _check(alive)
                 self._apply(plan, now)
-                _check(heartbeat)
+                _check(alive)
                 decision = self._publish_if_changed(plan, latest, debounce=debounce)
         result = RefreshResult(
             full=plan.full,

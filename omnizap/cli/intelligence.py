@@ -76,7 +76,7 @@ def classify(app: AppContext, limit: int | None, reprocess: bool | None, as_json
         click.echo(json.dumps(summary, ensure_ascii=False))
         return
     _print_report(summary)
-    if report.status == "skipped":
+    if report.status in ("skipped", "deferred"):
         raise SystemExit(2)
 
 
@@ -90,6 +90,8 @@ def _print_report(summary: dict[str, Any]) -> None:
         f"{pending['failed']:,} failed and left pending) in {summary['duration_ms'] / 1000:.1f} s "
         f"[{summary['classification_version']}]"
     )
+    if summary["status"] == "deferred":
+        click.echo(f"pending stickers not scanned: {summary['reason']} (another worker is classifying them)")
     enqueued = ", ".join(f"{reason} {count}" for reason, count in summary["enqueued"].items() if count)
     click.echo(
         f"reprocess queue: {again['classified'] + again['fallback']:,} reclassified, "

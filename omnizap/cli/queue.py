@@ -73,7 +73,7 @@ def status(app: AppContext, as_json: bool) -> None:
         for kind, counts in sorted(entry["kinds"].items()):
             cells = "  ".join(
                 f"{state}={counts.get(state, 0)}"
-                for state in ("pending", "processing", "failed", "completed")
+                for state in ("pending", "deferred", "processing", "failed", "completed")
             )
             click.echo(f"  {kind:<28} {cells}")
         oldest = "-" if waited is None else f"{waited:.0f} s ago"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from omnizap.platform.queue.context import TaskContext, TaskHandler
+from omnizap.platform.queue.context import TaskContext, TaskDeferred, TaskHandler
 
 CLASSIFICATION_CYCLE = "classification_cycle"
 
@@ -18,7 +18,9 @@ CLASSIFICATION_CYCLE = "classification_cycle"
 def classification_cycle(context: TaskContext, payload: Mapping[str, Any]) -> Mapping[str, Any]:
     """Pending assets, then the reprocess queue (omnizap/intelligence/classification/cycle.py).
 
-    A classifier outage raises, so the task is retried with backoff while the assets stay pending."""
+    A classifier outage raises, so the task is retried with backoff while the assets stay pending.
+    When another worker holds the pending-assets lease the cycle still does the reprocess queue,
+    then raises TaskDeferred: the task runs again when that lease ends (no attempt counted)."""
     from omnizap.intelligence.classification.cycle import ClassificationCycle
 
     cycle = ClassificationCycle(
@@ -29,7 +31,11 @@ def classification_cycle(context: TaskContext, payload: Mapping[str, Any]) -> Ma
         heartbeat=context.heartbeat,
     )
     report = cycle.run()
-    return {**report.as_dict(), "trigger": payload.get("reason")}
+    summary = {**report.as_dict(), "trigger": payload.get("reason")}
+    if report.lease_busy is not None:
+        done = {"reprocess": summary["reprocess"], "reprocess_rows": summary["reprocess_rows"]}
+        raise TaskDeferred(f"{report.lease_busy}; did {done}", retry_at=report.lease_busy.retry_at)
+    return summary
 
 
 TASK_HANDLERS: dict[str, TaskHandler] = {CLASSIFICATION_CYCLE: classification_cycle}

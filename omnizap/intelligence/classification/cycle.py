@@ -2,8 +2,11 @@
 
 1. **Pending assets** (no classification row), oldest first, in batches, at most
    STICKER_CLASSIFICATION_MAX_PER_CYCLE. One worker at a time scans them (lease
-   `classification_pending`); the others go straight to step 2. Paging is by keyset, so assets that
-   fail (missing file, transient classifier error) do not hide the ones behind them.
+   `classification_pending`, renewed in the background, STICKER_WORKER_TASK_LOCK_TIMEOUT_SECONDS
+   long, so a crashed scanner blocks the next one for at most that); the others go straight to
+   step 2 and end with status `deferred`: the task is put back until the lease ends (not counted
+   as an attempt) instead of completing with the pending assets unscanned. Paging is by keyset, so
+   assets that fail (missing file, transient classifier error) do not hide the ones behind them.
 2. **Reprocess queue**: the producers enqueue what needs another look (`reprocess.py`), then rows
    are claimed under the platform's lease/backoff/dead-letter protocol and reclassified. A row's
    result and its completion commit in one transaction; a failed attempt is retried with backoff
@@ -42,7 +45,6 @@ from omnizap.platform.storage.base import Storage
 logger = logging.getLogger(__name__)
 
 PENDING_LEASE = "classification_pending"
-PENDING_LEASE_SECONDS = 300.0
 REPROCESS_LEASE_SECONDS = 300.0
 
 
@@ -56,6 +58,8 @@ class CycleReport:
     enqueued: dict[str, int] = field(default_factory=dict)
     reprocess_rows: dict[str, int] = field(default_factory=dict)  # completed / retry / dead / lost
     duration_ms: float = 0.0
+    # Set when another worker held the pending lease: the pending scan did not run (status deferred).
+    lease_busy: leases.LeaseBusy | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -153,6 +157,8 @@ class ClassificationCycle:
                 self._pending(report, limit)
                 if use_queue and self.heartbeat():
                     self._reprocess(report, report.version)
+                if report.lease_busy is not None:
+                    report.status, report.reason = "deferred", str(report.lease_busy)
             except _NotInstalled as exc:
                 report.status, report.reason = "skipped", str(exc)
                 logger.warning("classification cycle skipped: %s", report.reason)
@@ -174,10 +180,16 @@ class ClassificationCycle:
     def _pending(self, report: CycleReport, limit: int) -> None:
         if limit <= 0:
             return
-        if not leases.acquire(self.database, PENDING_LEASE, self.worker, PENDING_LEASE_SECONDS):
-            logger.info("another worker is classifying pending assets; this cycle does the reprocess queue")
+        lease = leases.KeptLease(
+            self.database, PENDING_LEASE, self.worker, leases.task_lease_seconds(self.settings)
+        )
+        if not lease.take():
+            report.lease_busy = leases.busy(self.database, PENDING_LEASE)
+            logger.info(
+                "pending assets: %s; this cycle does the reprocess queue, then is deferred", report.lease_busy
+            )
             return
-        try:
+        with lease:
             batch = self.settings.classification_batch_size
             cursor = None
             done = 0
@@ -198,12 +210,9 @@ class ClassificationCycle:
                     raise
                 done += len(assets)
                 self.progress(len(assets))
-                renewed = leases.renew(self.database, PENDING_LEASE, self.worker, PENDING_LEASE_SECONDS)
-                if not renewed or not self.heartbeat():
+                if not lease.held() or not self.heartbeat():
                     logger.warning("classification lease lost; stopping the pending scan")
                     break
-        finally:
-            leases.release(self.database, PENDING_LEASE, self.worker)
 
     # --- reprocess -------------------------------------------------------------------------------
     def _reprocess(self, report: CycleReport, version: str) -> None:

@@ -1,7 +1,8 @@
 """Classification metrics with the original's names (pipeline §1.4):
 
 - `omnizap_sticker_classification_cycle_duration_ms{status}` (histogram)
-- `omnizap_sticker_classification_cycle_total{status}`: status is completed, skipped or failed
+- `omnizap_sticker_classification_cycle_total{status}`: status is completed, deferred (another
+  worker held the pending-assets lease), skipped or failed
 - `omnizap_sticker_classification_assets_total{outcome}`: processed (attempted), classified,
   fallback (the invalid-image row was written) and failed (left as it was, tried again later)
 

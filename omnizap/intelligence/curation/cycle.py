@@ -1,9 +1,11 @@
 """One curation or rebuild cycle: lease, snapshot, plan, apply, metrics, summary.
 
 Both cycles edit the same auto packs, so both hold the `auto_theme_packs` lease for the whole
-cycle (the original let a curation and a rebuild worker race, pipeline §0); a cycle that finds the
-lease taken ends at once with status `busy` and changes nothing. A dry run reads and plans without
-the lease and writes nothing.
+cycle (the original let a curation and a rebuild worker race, pipeline §0). The lease is renewed in
+the background every third of STICKER_AUTO_PACK_BY_TAGS_LEASE_SECONDS, so a crashed cycle blocks
+the next one for at most that long. A cycle that finds the lease taken ends at once with status
+`busy` and changes nothing (as a task it is deferred until the lease ends, `tasks.py`). A dry run
+reads and plans without the lease and writes nothing.
 """
 
 from __future__ import annotations
@@ -37,23 +39,16 @@ def default_holder() -> str:
 
 
 class _LeaseKeeper:
-    """Confirms the lease before each write: renews it once a third of its time has passed, and
-    asks the task's own heartbeat too. Either failing raises LeaseLost before the write."""
+    """Confirms the lease before each write: the background renewal still holds it, and the
+    task's own heartbeat says so too. Either failing raises LeaseLost before the write."""
 
-    def __init__(
-        self, database: Database, holder: str, ttl: float, heartbeat: Callable[[], bool] | None
-    ) -> None:
-        self.database = database
-        self.holder = holder
-        self.ttl = ttl
+    def __init__(self, lease: leases.KeptLease, heartbeat: Callable[[], bool] | None) -> None:
+        self.lease = lease
         self.heartbeat = heartbeat
-        self.renewed_at = time.monotonic()
 
     def __call__(self) -> None:
-        if time.monotonic() - self.renewed_at >= self.ttl / 3:
-            if not leases.renew(self.database, LEASE_NAME, self.holder, self.ttl):
-                raise LeaseLost(f"lease {LEASE_NAME!r} was lost; stopped before the next write")
-            self.renewed_at = time.monotonic()
+        if not self.lease.held():
+            raise LeaseLost(f"lease {LEASE_NAME!r} was lost; stopped before the next write")
         if self.heartbeat is not None and not self.heartbeat():
             raise LeaseLost("the task's lease was lost; stopped before the next write")
 
@@ -127,25 +122,24 @@ def run_cycle(
             summary["plan"] = describe_plan(plan)
             status = "dry_run"
             return summary
-        holder = holder or default_holder()
-        if not leases.acquire(database, LEASE_NAME, holder, policy.lease_seconds):
+        lease = leases.KeptLease(database, LEASE_NAME, holder or default_holder(), policy.lease_seconds)
+        if not lease.take():
             other = leases.current_holder(database, LEASE_NAME)
             summary["lease_holder"] = other[0] if other else None
+            summary["lease_expires_at"] = other[1].isoformat() if other else None
             status = "busy"
             return summary
-        try:
+        with lease:
             plan = _plan(kind, database, policy, owner, timings)
             summary.update(_count_scan(plan, metrics, kind))
             if plan.is_empty:
                 status = "idle"
                 summary.update(_result_summary(ApplyResult()))
                 return summary
-            keeper = _LeaseKeeper(database, holder, policy.lease_seconds, heartbeat)
+            keeper = _LeaseKeeper(lease, heartbeat)
             applying = time.perf_counter()
             result = PlanApplier(packs, policy, keeper).apply(plan)
             timings["write_ms"] = round((time.perf_counter() - applying) * 1000, 1)
-        finally:
-            leases.release(database, LEASE_NAME, holder)
         summary.update(_result_summary(result))
         metrics.added.inc(result.added)
         for reason, count in result.removed.items():

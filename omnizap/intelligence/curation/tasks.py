@@ -2,17 +2,19 @@
 
 Both are idempotent: each cycle plans from the data as it is now, so a retried or repeated task
 does only what is still to do. Payload (optional): `{"dry_run": true}` plans without writing.
-A cycle that finds the other one running returns status `busy` (the task completes; the next
-scheduled one runs normally); a lost lease or a database error raises, so the task is retried.
+A cycle that finds the other one running (the `auto_theme_packs` lease taken) raises TaskDeferred:
+the task goes back to the queue until that lease ends, without counting an attempt, instead of
+completing without doing anything. A lost lease or a database error raises, so the task is retried.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
 from omnizap.intelligence.curation.cycle import CycleKind, run_cycle
-from omnizap.platform.queue.context import TaskContext, TaskHandler
+from omnizap.platform.queue.context import TaskContext, TaskDeferred, TaskHandler
 
 
 def _dry_run(payload: Mapping[str, Any]) -> bool:
@@ -37,6 +39,13 @@ def _run(kind: CycleKind, context: TaskContext, payload: Mapping[str, Any]) -> M
         heartbeat=context.heartbeat,
     )
     summary.pop("plan", None)  # a dry run's full plan is for the CLI, not the task log
+    if summary["status"] == "busy":
+        expires = summary.get("lease_expires_at")
+        raise TaskDeferred(
+            f"the {kind} cycle found the auto_theme_packs lease held by {summary.get('lease_holder')}"
+            f" until {expires}",
+            retry_at=dt.datetime.fromisoformat(expires) if expires else None,
+        )
     return summary
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from omnizap.platform.db import updated_at as updated_at_ddl
 from omnizap.platform.db.types import BigId, UtcDateTime, created_at_column, flag_column, updated_at_column
 
 metadata = sa.MetaData(
@@ -624,3 +625,17 @@ chat_message_media = sa.Table(
     created_at_column(),
     sa.Index("ix_chat_message_media_created", "created_at"),
 )
+# --- updated_at kept by the database (migration 0012) ----------------------------------------------
+# Tables made from this metadata (create_all) get the same triggers the migration installs.
+sa.event.listen(
+    metadata,
+    "before_create",
+    sa.DDL(updated_at_ddl.pg_function_statements()[0]).execute_if(dialect="postgresql"),
+)
+for _table in metadata.tables.values():
+    if "updated_at" in _table.c:
+        for _dialect in ("postgresql", "sqlite"):
+            for _statement in updated_at_ddl.create_statements(_dialect, _table.name, list(_table.c.keys())):
+                sa.event.listen(
+                    _table, "after_create", sa.DDL(_statement.replace("%", "%%")).execute_if(dialect=_dialect)
+                )

@@ -71,6 +71,17 @@ def _utc_now_mysql(element: utc_now, compiler: SQLCompiler, **kw: Any) -> str:
     return "CURRENT_TIMESTAMP(6)"
 
 
+class utc_now_on_update(utc_now):
+    """`utc_now`, plus MySQL's own `ON UPDATE` (the other engines use triggers: db/updated_at.py)."""
+
+    inherit_cache = True
+
+
+@compiles(utc_now_on_update, "mysql")
+def _utc_now_on_update_mysql(element: utc_now_on_update, compiler: SQLCompiler, **kw: Any) -> str:
+    return "CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6)"
+
+
 def flag_column(name: str, default: int = 0, **kwargs: Any) -> sa.Column[int]:
     """A 0/1 column. An integer, not a boolean, so the runbook's `SET is_enabled = 1` runs everywhere."""
     return sa.Column(
@@ -89,7 +100,7 @@ def updated_at_column() -> sa.Column[dt.datetime]:
         nullable=False,
         default=utcnow,
         onupdate=utcnow,
-        server_default=utc_now(),
+        server_default=utc_now_on_update(),
     )
 
 

@@ -1,6 +1,7 @@
 """Metrics of the queue consumers: tasks and events run, by outcome and consuming mode.
 
-- `omnizap_worker_tasks_total{queue,task_type,mode,outcome}`: outcome completed|retry|dead|lost
+- `omnizap_worker_tasks_total{queue,task_type,mode,outcome}`: outcome completed|deferred|retry|dead|lost
+  (deferred: the lease its job needs was taken; put back without counting an attempt)
 - `omnizap_worker_task_duration_ms{queue,task_type,mode}` (histogram)
 
 They live on prometheus_client's default registry: inside `omnizap serve` (the inline poller) they
@@ -16,7 +17,7 @@ TASK_DURATION_BUCKETS_MS = (5, 20, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 
 
 TASKS_TOTAL = Counter(
     "omnizap_worker_tasks_total",
-    "Queue rows a worker ran, by outcome (completed, retry, dead, lost lease).",
+    "Queue rows a worker ran, by outcome (completed, deferred, retry, dead, lost lease).",
     ["queue", "task_type", "mode", "outcome"],
 )
 TASK_DURATION_MS = Histogram(

@@ -6,10 +6,16 @@ summary is logged with the task. Raising fails the task (it is retried with back
 the dead-letter table after its last attempt). A handler that works longer than a lease calls
 `context.heartbeat()` now and then; when that returns False the lease was lost (another worker may
 have the task) and the handler should stop without committing more work.
+
+A handler that cannot run now for a reason that is no failure (another process holds the lease
+the job needs) raises `TaskDeferred`: the task goes back to pending until `retry_at`, the attempt
+is not counted, and the worker reports the outcome `deferred` (log, metric, `omnizap queue status`)
+instead of completing a task that did nothing.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +25,14 @@ from omnizap.config import Settings
 from omnizap.platform.db import Database
 from omnizap.platform.flags import FeatureFlags
 from omnizap.platform.storage.base import Storage
+
+
+class TaskDeferred(Exception):
+    """The task cannot run now and should run again at `retry_at` (None: soon); not a failure."""
+
+    def __init__(self, reason: str, *, retry_at: dt.datetime | None = None) -> None:
+        super().__init__(reason)
+        self.retry_at = retry_at
 
 
 def _always_held() -> bool:

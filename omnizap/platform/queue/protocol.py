@@ -15,6 +15,9 @@ One implementation serves the task queue, the domain-event outbox and the reproc
   half of that removed at random so retries of a burst spread out (the original used a fixed delay).
 - **Dead letters.** The last failure marks the row `failed` and copies it, with its error, into the
   dead-letter table in the same transaction; `replay` puts it back to `pending` with fresh attempts.
+- **Deferral.** A row whose handler could not run yet (another process holds the lease its job
+  needs) goes back to pending until a given time without counting the attempt; its `last_error`
+  starts with `deferred:` and `status_counts` reports it as `deferred`.
 - **Idempotent enqueue.** A duplicate idempotency key inserts nothing; if the existing row is still
   pending it keeps the higher priority and the earlier start.
 """
@@ -43,9 +46,14 @@ from omnizap.platform.queue.specs import QueueSpec
 logger = logging.getLogger(__name__)
 
 ERROR_MAX = 1000
+DEFERRED_PREFIX = "deferred: "
+# A deferred row waits at least this long, so a lease that ends as the row is put back cannot
+# make it spin.
+MIN_DEFER_SECONDS = 1.0
 PRIORITY_RANGE = (1, 100)
 MAX_ATTEMPTS_RANGE = (1, 30)
 FailOutcome = Literal["retry", "dead", "lost"]
+DeferOutcome = Literal["deferred", "lost"]
 T = TypeVar("T")
 
 
@@ -318,6 +326,13 @@ class Queue:
         picked = connection.execute(for_update_skip_locked(connection.dialect.name, query)).all()
         if not picked:
             return []
+        # Visible in the log of the worker that takes over: a crash otherwise shows only as a gap.
+        logger.warning(
+            "%s: %d row(s) whose lease ran out (their worker stopped or died) are taken over: ids %s",
+            self.spec.name,
+            len(picked),
+            ", ".join(str(row.id) for row in picked),
+        )
         exhausted = [row.id for row in picked if row.attempts >= row.max_attempts]
         if exhausted:
             self._dead_letter(
@@ -443,6 +458,32 @@ class Queue:
                     .execution_options(preserve_rowcount=True)
                 ).rowcount
         return released
+
+    def defer(self, item: ClaimedItem, reason: object, retry_at: dt.datetime | None = None) -> DeferOutcome:
+        """Put a held row back to pending until `retry_at` (at least MIN_DEFER_SECONDS, at most one
+        lease length from now), without counting the attempt: the handler could not run yet."""
+        return retry_deadlocks(lambda: self._defer(item, reason, retry_at))
+
+    def _defer(self, item: ClaimedItem, reason: object, retry_at: dt.datetime | None) -> DeferOutcome:
+        now = utcnow()
+        earliest = now + dt.timedelta(seconds=MIN_DEFER_SECONDS)
+        until = min(max(retry_at or earliest, earliest), now + self.lease)
+        table = self.table
+        with self._state_transaction() as connection:
+            result = connection.execute(
+                table.update()
+                .where(self._held(item))
+                .values(
+                    status="pending",
+                    **_UNLEASED,
+                    attempts=sa.case((table.c.attempts > 0, table.c.attempts - 1), else_=0),
+                    last_error=(DEFERRED_PREFIX + _error_text(reason))[:ERROR_MAX],
+                    updated_at=now,
+                    **{self.spec.available_column: until},
+                )
+                .execution_options(preserve_rowcount=True)
+            )
+            return "deferred" if result.rowcount else "lost"
 
     def fail(self, item: ClaimedItem, error: object) -> FailOutcome:
         """Record a failed attempt: retry later with backoff, or dead-letter after the last one."""
@@ -589,11 +630,19 @@ class Queue:
 
     # --- inspection and housekeeping --------------------------------------------------------------
     def status_counts(self) -> dict[str, dict[str, int]]:
-        """kind → status → rows, for every kind present."""
+        """kind → status → rows, for every kind present; pending rows put back by `defer` (their
+        handler found its lease taken) count as `deferred`."""
         table = self.table
+        state = sa.case(
+            (
+                sa.and_(table.c.status == "pending", table.c.last_error.like(DEFERRED_PREFIX + "%")),
+                "deferred",
+            ),
+            else_=table.c.status,
+        ).label("state")
         with self.database.read() as connection:
             rows = connection.execute(
-                sa.select(self._kind, table.c.status, sa.func.count()).group_by(self._kind, table.c.status)
+                sa.select(self._kind, state, sa.func.count()).group_by(self._kind, state)
             ).all()
         counts: dict[str, dict[str, int]] = {}
         for kind, status, count in rows:

@@ -5,6 +5,9 @@ Used three ways: a dedicated worker process (`omnizap worker curation`), the inl
 flag change moves a type between the inline poller and the dedicated workers within the flag
 cache TTL, without restarts.
 
+A handler that raises `TaskDeferred` (the lease its job needs is taken) is put back until the
+lease ends, without counting an attempt: outcome `deferred`, never `completed` for work not done.
+
 Shutdown: `stop()` (SIGTERM) ends the loop after the task that is running; rows claimed in the same
 batch but not started are released at once, without counting an attempt.
 """
@@ -19,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from omnizap.platform.metrics import worker_metrics
-from omnizap.platform.queue.context import TaskContext, TaskHandler
+from omnizap.platform.queue.context import TaskContext, TaskDeferred, TaskHandler
 from omnizap.platform.queue.protocol import ClaimedItem, Queue
 from omnizap.platform.queue.waker import SleepWaker, Waker
 
@@ -146,7 +149,7 @@ class QueueWorker:
         return executed
 
     def execute(self, item: ClaimedItem) -> str:
-        """Run one claimed row's handler; returns completed, retry, dead or lost."""
+        """Run one claimed row's handler; returns completed, deferred, retry, dead or lost."""
         handler = self.handlers[item.kind]
         started = time.perf_counter()
         with LeaseKeeper(self.queue, item, self.lease_interval) as keeper:
@@ -160,6 +163,18 @@ class QueueWorker:
             )
             try:
                 summary = handler(context, self.payload_of(item))
+            except TaskDeferred as deferred:
+                outcome = self.queue.defer(item, deferred, deferred.retry_at)
+                logger.info(
+                    "%s %s %s %s: %s",
+                    self.queue.spec.name,
+                    item.kind,
+                    item.id,
+                    outcome,
+                    deferred,
+                )
+                self._observe(item.kind, outcome, started)
+                return outcome
             except Exception as exc:
                 outcome = self.queue.fail(item, f"{type(exc).__name__}: {exc}")
                 logger.warning(

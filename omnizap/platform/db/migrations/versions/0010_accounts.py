@@ -1,8 +1,8 @@
 """accounts: web accounts, database sessions (hashed tokens), one-time sign-in links, OIDC login
 state, sign-in attempts and bans
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-08 02:40:00
 
 """
@@ -14,8 +14,8 @@ from alembic import op
 
 from omnizap.platform.db.types import UtcDateTime, utc_now
 
-revision: str = "0011"
-down_revision: str | Sequence[str] | None = "0010"
+revision: str = "0010"
+down_revision: str | Sequence[str] | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

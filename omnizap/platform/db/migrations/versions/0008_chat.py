@@ -1,6 +1,6 @@
 """chat bot: per-chat settings, last sticker per person, shared rate-limit windows, login nonces
 
-Revision ID: 0009
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-08 02:20:00
 
@@ -13,7 +13,7 @@ from alembic import op
 
 from omnizap.platform.db.types import UtcDateTime, utc_now
 
-revision: str = "0009"
+revision: str = "0008"
 down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,7 +1,7 @@
 """chat: the Telegram sticker set made for each pack by `/pack send`
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-08 02:30:00
 
 """
@@ -13,8 +13,8 @@ from alembic import op
 
 from omnizap.platform.db.types import UtcDateTime, utc_now
 
-revision: str = "0010"
-down_revision: str | Sequence[str] | None = "0009"
+revision: str = "0009"
+down_revision: str | Sequence[str] | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,8 +1,8 @@
 """chat: the media of recent messages, so a WhatsApp Cloud API quote (which names only the quoted
 message's id) can be resolved to the sticker or image it carried
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-08 03:00:00
 
 """
@@ -14,8 +14,8 @@ from alembic import op
 
 from omnizap.platform.db.types import UtcDateTime, utc_now
 
-revision: str = "0012"
-down_revision: str | Sequence[str] | None = "0011"
+revision: str = "0011"
+down_revision: str | Sequence[str] | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -13,34 +13,18 @@ from omnizap.chat.commands.media import first_media, is_sticker, looks_animated,
 from omnizap.chat.context import ChatContext, SendFailed
 from omnizap.chat.messages import MediaKind, MediaRef, MediaUnavailable, Reply, ReplyKind
 from omnizap.core.errors import StickerPackError
-from omnizap.core.stickers.errors import MediaRejected
+from omnizap.core.stickers import text_render
+from omnizap.core.stickers.errors import (
+    TEXT_CONTROL_CHARACTER,
+    TEXT_TOO_LONG,
+    TEXT_TOO_MANY_LINES,
+    MediaRejected,
+)
 
 logger = logging.getLogger(__name__)
 
 ACCEPTED_KINDS = {MediaKind.IMAGE, MediaKind.VIDEO, MediaKind.GIF, MediaKind.STICKER}
 METADATA_MAX = 64
-TEXT_MAX_CHARS = 80
-TEXT_MAX_LINES = 4
-BLINK_COLOURS = {
-    "branco": "white",
-    "white": "white",
-    "preto": "black",
-    "black": "black",
-    "vermelho": "red",
-    "red": "red",
-    "verde": "green",
-    "green": "green",
-    "azul": "blue",
-    "blue": "blue",
-    "amarelo": "yellow",
-    "yellow": "yellow",
-    "rosa": "pink",
-    "pink": "pink",
-    "roxo": "purple",
-    "purple": "purple",
-    "laranja": "orange",
-    "orange": "orange",
-}
 _PLACEHOLDER = re.compile(r"#(nome|data|hora|id)", re.IGNORECASE)
 
 
@@ -214,8 +198,27 @@ def too_large_text(ctx: ChatContext, media: MediaRef, size: int, limit: int) -> 
 
 # --- text stickers ----------------------------------------------------------------------------------
 def _text_problem(ctx: ChatContext, text: str, *, blink: bool) -> str | None:
+    """The person's reply for text the renderer refuses (text_render.validate_sticker_text is the one
+    rule; this only words its refusal codes in the chat's language), or None."""
     _ = ctx._
-    if not text:
+    try:
+        text_render.validate_sticker_text(text)
+    except MediaRejected as refusal:
+        details = refusal.details or {}
+        if refusal.code == TEXT_TOO_LONG:
+            return _(
+                "❌ Text too long: *{count}* characters. Current limit: *{max}* characters.",
+                count=details.get("length"),
+                max=details.get("limit"),
+            )
+        if refusal.code == TEXT_TOO_MANY_LINES:
+            return _(
+                "❌ Text with too many lines: *{count}*. Current limit: *{max}* lines.",
+                count=details.get("lines"),
+                max=details.get("limit"),
+            )
+        if refusal.code == TEXT_CONTROL_CHARACTER:
+            return _("❌ The text has invisible control characters. Type it again without them.")
         if blink:
             return _(
                 "❌ You need to provide text to create the blinking sticker. Example: "
@@ -226,37 +229,14 @@ def _text_problem(ctx: ChatContext, text: str, *, blink: bool) -> str | None:
             "❌ You need to provide text to create the sticker. Example: *{p}st bom dia seus lindos*",
             p=ctx.prefix,
         )
-    if len(text) > TEXT_MAX_CHARS:
-        return _(
-            "❌ Text too long: *{count}* characters. Current limit: *{max}* characters.",
-            count=len(text),
-            max=TEXT_MAX_CHARS,
-        )
-    lines = len(re.split(r"\r?\n", text))
-    if lines > TEXT_MAX_LINES:
-        return _(
-            "❌ Text with too many lines: *{count}*. Current limit: *{max}* lines.",
-            count=lines,
-            max=TEXT_MAX_LINES,
-        )
-    if any(ord(char) < 32 and char not in "\r\n\t" for char in text):
-        return _("❌ The text has invisible control characters. Type it again without them.")
     return None
-
-
-def split_colour(text: str) -> tuple[str, str]:
-    """`bom dia -verde` → ("bom dia", "green"); an unknown flag stays in the text (white)."""
-    match = re.search(r"\s-(\w+)\s*$", " " + text)
-    if match and match.group(1).lower() in BLINK_COLOURS:
-        return text[: len(text) - len(match.group(0)) + 1].strip(), BLINK_COLOURS[match.group(1).lower()]
-    return text, "white"
 
 
 def text_sticker(ctx: ChatContext, args: str, *, colour: str, blink: bool) -> None:
     _ = ctx._
     text = (args or "").strip()
     if blink:
-        text, colour = split_colour(text)
+        text, colour = text_render.parse_blink_color(text)
     problem = _text_problem(ctx, text, blink=blink)
     if problem:
         ctx.reply(problem)
@@ -274,11 +254,6 @@ def text_sticker(ctx: ChatContext, args: str, *, colour: str, blink: bool) -> No
             p=ctx.prefix,
         )
     )
-    try:
-        from omnizap.core.stickers import text_render
-    except ImportError:
-        ctx.reply(failure)
-        return
     try:
         render = text_render.render_blink_sticker if blink else text_render.render_text_sticker
         rendered = render(text, color=colour)

@@ -111,7 +111,8 @@ def test_every_pack_subcommand(runtime: Runtime, tmp_path: Path):
     ana = Person(runtime, tmp_path, ANA, name="Ana")
     first, second, third = make_stickers(ana, tmp_path, 3)
     key = pack_key(ana.say('/pack create "Meus memes 😂" | pub="Ana B" | desc="Só os bons" | vis=unlisted'))
-    assert "Unlisted" in ana.say(f"/pack info {key}")
+    unlisted_info = ana.say(f"/pack info {key}")
+    assert "Unlisted" in unlisted_info and f"Page: http://127.0.0.1:9102/stickers/{key}" in unlisted_info
 
     for sticker in (first, second, third):
         assert "Sticker added" in ana.say(f"/pack add {key} | emojis=😀,😂 | label=rindo >@{sticker}")
@@ -260,6 +261,7 @@ def test_other_person_private_pack_never_shows(runtime: Runtime, tmp_path: Path)
     make_stickers(bruno, tmp_path / "bruno", 1)
     bruno.say(f"/pack add {secret}")
     bruno.say(f"/pack add {shared}")
+    assert "Page:" not in bruno.say(f"/pack info {secret}")  # a private pack's info gives no web link
 
     for command in (
         f"/pack send {secret}",

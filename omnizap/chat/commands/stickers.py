@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-import urllib.parse
 
 from omnizap.chat import store
 from omnizap.chat.commands.media import first_media, is_sticker, looks_animated, megabytes, rejection_text
 from omnizap.chat.context import ChatContext, SendFailed
+from omnizap.chat.links import is_on_the_web, pack_link
 from omnizap.chat.messages import MediaKind, MediaRef, MediaUnavailable, Reply, ReplyKind
 from omnizap.core.errors import StickerPackError
 from omnizap.core.stickers import text_render
@@ -66,11 +66,6 @@ def sticker_metadata(ctx: ChatContext, args: str) -> tuple[str, str]:
 
 
 # --- auto-collector notice ----------------------------------------------------------------------------
-def pack_link(ctx: ChatContext, pack_key: str) -> str:
-    origin = ctx.settings.site_origin.rstrip("/")
-    return f"{origin}{ctx.settings.sticker_web_path}/{urllib.parse.quote(pack_key)}"
-
-
 def collect_and_notify(ctx: ChatContext, sticker_id: str, *, notify: bool) -> None:
     """Run the auto-collector for a sticker just made for the sender; tell them where it went."""
     from omnizap.core.packs.autocollect import AutoCollector
@@ -88,11 +83,7 @@ def collect_and_notify(ctx: ChatContext, sticker_id: str, *, notify: bool) -> No
         return
     _ = ctx._
     pack = result.pack
-    visible = (
-        pack.visibility in {"public", "unlisted"}
-        and pack.status == "published"
-        and pack.pack_status == "ready"
-    )
+    visible = is_on_the_web(pack)
     escaped = pack.name.replace('"', '\\"')
     if result.status == "added":
         count = f" ({pack.sticker_count}/{ctx.settings.sticker_pack_max_items})" if pack.sticker_count else ""
@@ -112,7 +103,7 @@ def collect_and_notify(ctx: ChatContext, sticker_id: str, *, notify: bool) -> No
             ),
         ]
     if visible:
-        lines.append(_("🌐 Open on the site: {url}", url=pack_link(ctx, pack.pack_key)))
+        lines.append(_("🌐 Open on the site: {url}", url=pack_link(ctx.settings, pack.pack_key)))
     else:
         lines.append(
             _(

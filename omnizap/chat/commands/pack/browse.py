@@ -16,6 +16,7 @@ from omnizap.chat.commands.pack.common import (
 )
 from omnizap.chat.context import ChatContext
 from omnizap.chat.layout import PackMessage, Section
+from omnizap.chat.links import is_on_the_web, pack_link
 from omnizap.chat.parsing import pipe_options, strip_quotes
 from omnizap.core.packs.rules import NAME_MAX, PUBLISHER_MAX, sanitize_text
 
@@ -178,6 +179,8 @@ def info(ctx: ChatContext, rest: str) -> None:
         preview.append(_("… and {count} more sticker(s).", count=len(items) - PREVIEW_ITEMS))
     if not items:
         preview = [_("No sticker registered in this pack yet.")]
+    if is_on_the_web(pack):
+        data.append(_("🌐 Page: {url}", url=pack_link(ctx.settings, pack.pack_key)))
     key = pack.pack_key
     ctx.reply(
         layout.render(

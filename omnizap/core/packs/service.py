@@ -367,7 +367,7 @@ class PackService(PackItemsMixin, ThemePacksMixin):
             bump(connection, pack, {"deleted_at": utcnow()}, "deleted", ["deleted_at"])
             return load(connection, pack_id)
 
-    # --- internals ------------------------------------------------------------------------------
+    # --- pack fields: the one write behind rename, publish and set_fields -----------------------
     def _change_fields(
         self,
         owner_jid: str,

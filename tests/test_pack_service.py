@@ -23,7 +23,7 @@ from omnizap.core.errors import (
     StickerNotFound,
     StickerPackError,
 )
-from omnizap.core.packs import service as service_module
+from omnizap.core.packs import internals as pack_internals
 from omnizap.core.packs.rules import COLLECTOR_DESCRIPTION, is_valid_pack_key
 from omnizap.core.packs.service import PackService
 from omnizap.platform.db import Database
@@ -439,20 +439,20 @@ def test_list_packs_newest_first_and_without_auto(packs: PackService):
 def test_event_and_change_roll_back_together(packs: PackService, db: Database, monkeypatch):
     pack = packs.create_pack(OWNER, "Memes")
     sticker = add_assets(db, 1)[0]
-    real = service_module.pack_changed
+    real = pack_internals.pack_changed
 
     def write_then_fail(connection: Any, **kwargs: Any) -> bool:
         real(connection, **kwargs)  # the event row is written, then the transaction fails
         raise RuntimeError("simulated crash after the event insert")
 
-    monkeypatch.setattr(service_module, "pack_changed", write_then_fail)
+    monkeypatch.setattr(pack_internals, "pack_changed", write_then_fail)
     with pytest.raises(RuntimeError):
         packs.create_pack(OWNER, "Never")
     with pytest.raises(RuntimeError):
         packs.add_sticker(OWNER, pack.pack_key, sticker)
     with pytest.raises(RuntimeError):
         packs.delete(OWNER, pack.pack_key)
-    monkeypatch.setattr(service_module, "pack_changed", real)
+    monkeypatch.setattr(pack_internals, "pack_changed", real)
 
     assert [p.name for p in packs.list_packs(OWNER)] == ["Memes"]
     after = packs.resolve(OWNER, pack.pack_key)

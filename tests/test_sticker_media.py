@@ -23,7 +23,9 @@ from omnizap.core.stickers.exif import (
 from omnizap.core.stickers.formats import SourceFormat, sniff_format
 from omnizap.core.stickers.limits import IngestLimits
 from omnizap.core.stickers.media import (
+    STATIC_QUALITIES,
     ConvertedSticker,
+    _highest_fitting,
     convert_to_sticker,
     fitted_size,
     retime,
@@ -193,6 +195,53 @@ def test_impossible_budget_is_refused_with_a_specific_error() -> None:
         convert(mf.encode_image(mf.noise_image(256, 256), "PNG"), IngestLimits(static_max_bytes=1024))
     assert caught.value.code == "STICKER_TOO_COMPLEX"
     assert "KB" in caught.value.message
+
+
+# --- cost of a static conversion (docs/benchmarks.md, Ingest) --------------------------------------
+
+
+def test_quality_search_gives_the_plain_answer_with_few_encodes() -> None:
+    """Sizes falling with quality: the answer is the highest fitting quality, for every budget."""
+    size_at = {quality: 1000 + quality * 50 for quality in STATIC_QUALITIES}
+    for budget in range(0, 6000, 25):
+        encoded: list[int] = []
+
+        def encode(quality: int, encoded: list[int] = encoded) -> bytes:
+            encoded.append(quality)
+            return bytes(size_at[quality])
+
+        found = _highest_fitting(STATIC_QUALITIES, encode, budget)
+        fitting = [quality for quality in STATIC_QUALITIES if size_at[quality] <= budget]
+        assert (found[0] if found else None) == (fitting[0] if fitting else None)
+        if found:
+            assert len(found[1]) == size_at[found[0]]
+        assert len(encoded) <= 6 and len(set(encoded)) == len(encoded)
+        for steps_down in (1, 2):  # each of the common steps down costs one more encode
+            if fitting[:1] == [STATIC_QUALITIES[steps_down]]:
+                assert encoded == list(STATIC_QUALITIES[: steps_down + 1])
+
+
+def test_opaque_photo_is_resized_without_a_premultiplied_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pillow resizes RGBA through premultiplied RGBa; an opaque photo needs no such round trip."""
+    data = mf.encode_image(mf.photo_like_image(900, 600), "JPEG")
+    reference = Image.open(io.BytesIO(data)).convert("RGBA").resize((512, 341), Image.Resampling.LANCZOS)
+    conversions: list[str] = []
+    original_convert = Image.Image.convert
+
+    def spying_convert(
+        image: Image.Image, mode: str | None = None, *args: object, **kwargs: object
+    ) -> Image.Image:
+        conversions.append(str(mode))
+        return original_convert(image, mode, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Image.Image, "convert", spying_convert)
+    sticker = convert(data)
+    monkeypatch.undo()
+    assert "RGBa" not in conversions
+    decoded = Image.open(io.BytesIO(sticker.data)).convert("RGBA").crop((0, 85, 512, 426))
+    # Same picture as a plain RGBA resize would give, up to the lossy encode.
+    error = sum(abs(a - b) for a, b in zip(decoded.tobytes(), reference.tobytes(), strict=True))
+    assert error / len(reference.tobytes()) < 3
 
 
 # --- timing of animations -------------------------------------------------------------------------

@@ -13,16 +13,20 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from omnizap.core.errors import InvalidInput
+from omnizap.core.stickers import media
 from omnizap.core.stickers.errors import MediaRejected
 from omnizap.core.stickers.exif import (
     StickerMetadata,
     build_sticker_exif,
     parse_sticker_exif,
     read_sticker_metadata,
+    sticker_exif_size,
 )
 from omnizap.core.stickers.formats import SourceFormat, sniff_format
 from omnizap.core.stickers.limits import IngestLimits
 from omnizap.core.stickers.media import (
+    FAST_STATIC_METHOD,
+    LOSSY_METHOD,
     STATIC_QUALITIES,
     ConvertedSticker,
     _highest_fitting,
@@ -31,7 +35,7 @@ from omnizap.core.stickers.media import (
     retime,
     validate_whatsapp_sticker,
 )
-from omnizap.core.stickers.webp import inspect_webp, split_chunks, with_exif
+from omnizap.core.stickers.webp import exif_overhead, inspect_webp, split_chunks, with_exif
 
 METADATA = StickerMetadata("Test Pack", "Tester", ("😂",))
 KB = 1024
@@ -219,6 +223,49 @@ def test_quality_search_gives_the_plain_answer_with_few_encodes() -> None:
         for steps_down in (1, 2):  # each of the common steps down costs one more encode
             if fitting[:1] == [STATIC_QUALITIES[steps_down]]:
                 assert encoded == list(STATIC_QUALITIES[: steps_down + 1])
+        if fitting and size_at[STATIC_QUALITIES[0]] > 1.5 * budget:
+            assert len(encoded) <= 5  # a far miss is bisected, not stepped down one by one
+
+
+def spy_on_static_encodes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict[str, object], int]]:
+    calls: list[tuple[dict[str, object], int]] = []
+    original = media._webp_still
+
+    def spying(image: Image.Image, **options: object) -> bytes:
+        data = original(image, **options)
+        calls.append((options, len(data)))
+        return data
+
+    monkeypatch.setattr(media, "_webp_still", spying)
+    return calls
+
+
+def test_a_photo_takes_one_fast_encode(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = spy_on_static_encodes(monkeypatch)
+    sticker = convert(mf.encode_image(mf.photo_like_image(1600, 1200), "JPEG", quality=90))
+    assert [options for options, _ in calls] == [
+        {"quality": STATIC_QUALITIES[0], "method": FAST_STATIC_METHOD}
+    ]
+    assert sticker.encoding == f"lossy q{STATIC_QUALITIES[0]}"
+    assert_whatsapp_valid(sticker)
+
+
+def test_a_picture_the_fast_encode_cannot_fit_gets_the_best_quality_of_the_full_ladder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Noise defeats the fast mode; the answer is then the highest method-4 quality that fits."""
+    calls = spy_on_static_encodes(monkeypatch)
+    budget = IngestLimits().static_max_bytes - exif_overhead(sticker_exif_size(METADATA), simple_format=True)
+    sticker = convert(mf.encode_image(mf.noise_image(600, 600), "PNG"))
+    assert calls[0][0]["method"] == FAST_STATIC_METHOD and calls[0][1] > budget
+    by_quality = {
+        options["quality"]: size for options, size in calls[1:] if options["method"] == LOSSY_METHOD
+    }
+    chosen = int(sticker.encoding.removeprefix("lossy q"))
+    assert by_quality[chosen] <= budget
+    higher = STATIC_QUALITIES[STATIC_QUALITIES.index(chosen) - 1]
+    assert by_quality[higher] > budget  # the next quality up did not fit
+    assert_whatsapp_valid(sticker)
 
 
 def test_opaque_photo_is_resized_without_a_premultiplied_copy(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -73,10 +73,11 @@ REDUCED_PALETTES = (64, 16)
 _QUALITY_SIZE_FACTOR = {75: 1.0, 60: 0.85, 45: 0.72, 30: 0.6, 15: 0.45, 0: 0.3}
 _SKIP_MARGIN = 1.1
 LOSSY_METHOD = 4  # libwebp effort: 4 is its default balance; 6 is ~50× slower for ~5% less
-# Static stickers: method 2 encodes a 512 px photo in half the time of 4 (no rate-distortion
-# optimisation) for 0-8% more bytes at the same quality and an SSIM 0.001-0.003 lower; a static
-# encode is most of a chat `/s`, so this is where the time goes (docs/benchmarks.md, Ingest).
-STATIC_LOSSY_METHOD = 2
+# Static stickers try the top quality at method 2 first: half the time of method 4 on a 512 px
+# photo (no rate-distortion optimisation) for 0-8% more bytes and an SSIM 0.001-0.003 lower. A
+# picture that does not fit that way (fine grain, noise: there method 2 can be 70% bigger) gets
+# method 4's ladder as before, so only easy pictures take the shortcut (docs/benchmarks.md, Ingest).
+FAST_STATIC_METHOD = 2
 LOSSLESS_PROBE = {"lossless": True, "quality": 0, "method": 0}  # fastest lossless, an upper bound
 LOSSLESS_FINAL = {"lossless": True, "quality": 25, "method": 1}
 
@@ -513,8 +514,12 @@ def _encode_static(canvas: Image.Image, prefer_lossless: bool, budget: int) -> t
             final = _webp_still(canvas, **LOSSLESS_FINAL)
             return (final if len(final) <= len(probe) else probe), "lossless"
 
+    fast = _webp_still(canvas, quality=STATIC_QUALITIES[0], method=FAST_STATIC_METHOD)
+    if len(fast) <= budget:
+        return fast, f"lossy q{STATIC_QUALITIES[0]}"
+
     def lossy(quality: int) -> bytes:
-        return _webp_still(canvas, quality=quality, method=STATIC_LOSSY_METHOD)
+        return _webp_still(canvas, quality=quality, method=LOSSY_METHOD)
 
     found = _highest_fitting(STATIC_QUALITIES, lossy, budget)
     if found is not None:
@@ -537,7 +542,8 @@ def _encode_static(canvas: Image.Image, prefer_lossless: bool, budget: int) -> t
     )
 
 
-_TRIED_IN_ORDER = 3  # qualities tried top down before bisecting the rest
+_TRIED_IN_ORDER = 3  # qualities tried top down before bisecting the rest...
+_NEAR_MISS = 1.5  # ...while the last try was at most this much over the budget
 
 
 def _highest_fitting(
@@ -545,10 +551,10 @@ def _highest_fitting(
 ) -> tuple[int, bytes] | None:
     """Highest quality (list is descending) whose encoding fits; size falls with quality.
 
-    Most photos fit at the first quality and nearly all the rest one or two steps lower (each step
-    of 10 takes 20-35% off), so those are tried in order before the rest is bisected. The lowest
-    quality is not tried up front: a picture that fits nowhere is rare. Same answer as a plain
-    search; one encode per step down for the common cases instead of 5-6.
+    A photo that misses at the first quality mostly fits one or two steps lower (each step of 10
+    takes 20-35% off), so after a near miss those are tried in order; far misses (noise, fine
+    grain) and everything after that are bisected. The lowest quality is not tried up front: a
+    picture that fits nowhere is rare. Same answer as a plain search, in fewer encodes.
     """
     results: dict[int, bytes] = {}
 
@@ -557,13 +563,14 @@ def _highest_fitting(
             results[index] = encode(qualities[index])
         return len(results[index]) <= budget
 
-    for index in range(min(_TRIED_IN_ORDER, len(qualities))):
-        if fits(index):
-            return qualities[index], results[index]
-    low, high = (
-        _TRIED_IN_ORDER,
-        len(qualities),
-    )  # invariant: nothing before `low` fits; `high` fits or is past the end
+    low = 0  # invariant: nothing before `low` fits
+    while low < min(_TRIED_IN_ORDER, len(qualities)):
+        if fits(low):
+            return qualities[low], results[low]
+        low += 1
+        if len(results[low - 1]) > budget * _NEAR_MISS:
+            break
+    high = len(qualities)  # invariant: `high` fits, or it is past the end and nothing tried fits
     while low < high:
         middle = (low + high) // 2
         if fits(middle):

@@ -74,7 +74,7 @@ _QUALITY_SIZE_FACTOR = {75: 1.0, 60: 0.85, 45: 0.72, 30: 0.6, 15: 0.45, 0: 0.3}
 _SKIP_MARGIN = 1.1
 LOSSY_METHOD = 4  # libwebp effort: 4 is its default balance; 6 is ~50× slower for ~5% less
 # Static stickers try the top quality at method 2 first: half the time of method 4 on a 512 px
-# photo (no rate-distortion optimisation) for 0-8% more bytes and an SSIM 0.001-0.003 lower. A
+# photo (no rate-distortion optimisation) for 0-10% more bytes and an SSIM at most 0.003 lower. A
 # picture that does not fit that way (fine grain, noise: there method 2 can be 70% bigger) gets
 # method 4's ladder as before, so only easy pictures take the shortcut (docs/benchmarks.md, Ingest).
 FAST_STATIC_METHOD = 2

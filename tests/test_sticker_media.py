@@ -13,23 +13,29 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from omnizap.core.errors import InvalidInput
+from omnizap.core.stickers import media
 from omnizap.core.stickers.errors import MediaRejected
 from omnizap.core.stickers.exif import (
     StickerMetadata,
     build_sticker_exif,
     parse_sticker_exif,
     read_sticker_metadata,
+    sticker_exif_size,
 )
 from omnizap.core.stickers.formats import SourceFormat, sniff_format
 from omnizap.core.stickers.limits import IngestLimits
 from omnizap.core.stickers.media import (
+    FAST_STATIC_METHOD,
+    LOSSY_METHOD,
+    STATIC_QUALITIES,
     ConvertedSticker,
+    _highest_fitting,
     convert_to_sticker,
     fitted_size,
     retime,
     validate_whatsapp_sticker,
 )
-from omnizap.core.stickers.webp import inspect_webp, split_chunks, with_exif
+from omnizap.core.stickers.webp import exif_overhead, inspect_webp, split_chunks, with_exif
 
 METADATA = StickerMetadata("Test Pack", "Tester", ("😂",))
 KB = 1024
@@ -193,6 +199,96 @@ def test_impossible_budget_is_refused_with_a_specific_error() -> None:
         convert(mf.encode_image(mf.noise_image(256, 256), "PNG"), IngestLimits(static_max_bytes=1024))
     assert caught.value.code == "STICKER_TOO_COMPLEX"
     assert "KB" in caught.value.message
+
+
+# --- cost of a static conversion (docs/benchmarks.md, Ingest) --------------------------------------
+
+
+def test_quality_search_gives_the_plain_answer_with_few_encodes() -> None:
+    """Sizes falling with quality: the answer is the highest fitting quality, for every budget."""
+    size_at = {quality: 1000 + quality * 50 for quality in STATIC_QUALITIES}
+    for budget in range(0, 6000, 25):
+        encoded: list[int] = []
+
+        def encode(quality: int, encoded: list[int] = encoded) -> bytes:
+            encoded.append(quality)
+            return bytes(size_at[quality])
+
+        found = _highest_fitting(STATIC_QUALITIES, encode, budget)
+        fitting = [quality for quality in STATIC_QUALITIES if size_at[quality] <= budget]
+        assert (found[0] if found else None) == (fitting[0] if fitting else None)
+        if found:
+            assert len(found[1]) == size_at[found[0]]
+        assert len(encoded) <= 6 and len(set(encoded)) == len(encoded)
+        for steps_down in (1, 2):  # each of the common steps down costs one more encode
+            if fitting[:1] == [STATIC_QUALITIES[steps_down]]:
+                assert encoded == list(STATIC_QUALITIES[: steps_down + 1])
+        if fitting and size_at[STATIC_QUALITIES[0]] > 1.5 * budget:
+            assert len(encoded) <= 5  # a far miss is bisected, not stepped down one by one
+
+
+def spy_on_static_encodes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict[str, object], int]]:
+    calls: list[tuple[dict[str, object], int]] = []
+    original = media._webp_still
+
+    def spying(image: Image.Image, **options: object) -> bytes:
+        data = original(image, **options)
+        calls.append((options, len(data)))
+        return data
+
+    monkeypatch.setattr(media, "_webp_still", spying)
+    return calls
+
+
+def test_a_photo_takes_one_fast_encode(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = spy_on_static_encodes(monkeypatch)
+    sticker = convert(mf.encode_image(mf.photo_like_image(1600, 1200), "JPEG", quality=90))
+    assert [options for options, _ in calls] == [
+        {"quality": STATIC_QUALITIES[0], "method": FAST_STATIC_METHOD}
+    ]
+    assert sticker.encoding == f"lossy q{STATIC_QUALITIES[0]}"
+    assert_whatsapp_valid(sticker)
+
+
+def test_a_picture_the_fast_encode_cannot_fit_gets_the_best_quality_of_the_full_ladder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Noise defeats the fast mode; the answer is then the highest method-4 quality that fits."""
+    calls = spy_on_static_encodes(monkeypatch)
+    budget = IngestLimits().static_max_bytes - exif_overhead(sticker_exif_size(METADATA), simple_format=True)
+    sticker = convert(mf.encode_image(mf.noise_image(600, 600), "PNG"))
+    assert calls[0][0]["method"] == FAST_STATIC_METHOD and calls[0][1] > budget
+    by_quality = {
+        options["quality"]: size for options, size in calls[1:] if options["method"] == LOSSY_METHOD
+    }
+    chosen = int(sticker.encoding.removeprefix("lossy q"))
+    assert by_quality[chosen] <= budget
+    higher = STATIC_QUALITIES[STATIC_QUALITIES.index(chosen) - 1]
+    assert by_quality[higher] > budget  # the next quality up did not fit
+    assert_whatsapp_valid(sticker)
+
+
+def test_opaque_photo_is_resized_without_a_premultiplied_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pillow resizes RGBA through premultiplied RGBa; an opaque photo needs no such round trip."""
+    data = mf.encode_image(mf.photo_like_image(900, 600), "JPEG")
+    reference = Image.open(io.BytesIO(data)).convert("RGBA").resize((512, 341), Image.Resampling.LANCZOS)
+    conversions: list[str] = []
+    original_convert = Image.Image.convert
+
+    def spying_convert(
+        image: Image.Image, mode: str | None = None, *args: object, **kwargs: object
+    ) -> Image.Image:
+        conversions.append(str(mode))
+        return original_convert(image, mode, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Image.Image, "convert", spying_convert)
+    sticker = convert(data)
+    monkeypatch.undo()
+    assert "RGBa" not in conversions
+    decoded = Image.open(io.BytesIO(sticker.data)).convert("RGBA").crop((0, 85, 512, 426))
+    # Same picture as a plain RGBA resize would give, up to the lossy encode.
+    error = sum(abs(a - b) for a, b in zip(decoded.tobytes(), reference.tobytes(), strict=True))
+    assert error / len(reference.tobytes()) < 3
 
 
 # --- timing of animations -------------------------------------------------------------------------

@@ -32,7 +32,20 @@ HEAVY_FOR_THE_CLI = (
     "omnizap.runtime",
 )
 # Not needed to serve the catalog: media decoding, object storage clients, models, migrations.
-HEAVY_FOR_THE_WEB_APP = ("boto3", "botocore", "numpy", "av", "torch", "onnxruntime", "alembic")
+# The chat networks' clients and the sign-in libraries load when a webhook or a sign-in needs them.
+HEAVY_FOR_THE_WEB_APP = (
+    "boto3",
+    "botocore",
+    "numpy",
+    "av",
+    "torch",
+    "onnxruntime",
+    "alembic",
+    "authlib",
+    "joserfc",
+    "telegram",
+    "pywa",
+)
 
 
 def _imported_after(code: str, watched: tuple[str, ...]) -> list[str]:

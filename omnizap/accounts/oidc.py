@@ -23,13 +23,14 @@ import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from authlib.integrations.httpx_client import OAuth2Client, OAuthError
-from joserfc import jwt
-from joserfc.errors import InvalidKeyIdError, JoseError
-from joserfc.jwk import KeySet
+
+if TYPE_CHECKING:
+    from authlib.integrations.httpx_client import OAuth2Client
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
 
 from omnizap.accounts.errors import EmailNotVerified, ProviderUnavailable, SignInInvalid, SignInRejected
 from omnizap.accounts.tokens import same_secret
@@ -181,6 +182,10 @@ class OidcProvider:
             fresh = self._monotonic() - self._keys_at < METADATA_TTL.total_seconds()
             if self._keys is not None and fresh and not refresh:
                 return self._keys
+        # authlib and joserfc load on the first sign-in, not with the web app every worker imports.
+        from joserfc.errors import JoseError
+        from joserfc.jwk import KeySet
+
         document = self._get_json(self.metadata()["jwks_uri"], "key set (JWKS)")
         try:
             keys = KeySet.import_key_set(document)  # type: ignore[arg-type]
@@ -218,6 +223,9 @@ class OidcProvider:
         return self._check_claims(dict(token.claims), expected_nonce)
 
     def _decode(self, id_token: str, algorithms: list[str], *, refresh: bool) -> jwt.Token:
+        from joserfc import jwt
+        from joserfc.errors import InvalidKeyIdError, JoseError
+
         keys = self._key_set(refresh=refresh)
         try:
             return jwt.decode(id_token, keys, algorithms=algorithms)
@@ -279,6 +287,8 @@ class OidcProvider:
 
     # --- authorization-code flow ---------------------------------------------------------------
     def _oauth_client(self, redirect_uri: str) -> OAuth2Client:
+        from authlib.integrations.httpx_client import OAuth2Client
+
         metadata = self.metadata()
         methods = metadata.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
         auth_method = "client_secret_basic" if "client_secret_basic" in methods else "client_secret_post"
@@ -302,6 +312,8 @@ class OidcProvider:
 
     def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> str:
         """The ID token the token endpoint returns for `code`; SignInRejected when it refuses."""
+        from authlib.integrations.httpx_client import OAuthError
+
         endpoint = self.metadata()["token_endpoint"]
         try:
             with self._oauth_client(redirect_uri) as client:

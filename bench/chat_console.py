@@ -147,8 +147,8 @@ def single_messages(runtime: Runtime, folder: Path, runs: int, size: int, tag: s
 
 def burst(runtime: Runtime, folder: Path, chats: int, workers: int, size: int, tag: str) -> Result:
     from omnizap.chat.console import ConsoleSession
-    from omnizap.chat.inbox import CHAT_MESSAGE, accept
-    from omnizap.chat.tasks import TASK_HANDLERS
+    from omnizap.chat.inbox import accept, task_type_for
+    from omnizap.chat.tasks import live_task_handlers
     from omnizap.chat.transports.console import ConsoleTransport
     from omnizap.pipeline import base_context, task_queue
     from omnizap.platform.queue.worker import QueueWorker, WorkerOptions
@@ -171,12 +171,15 @@ def burst(runtime: Runtime, folder: Path, chats: int, workers: int, size: int, t
         while len(clock.sent) < chats and worker.run_once():
             pass
 
+    # Console messages are `chat_message_live:console` tasks (only the process holding the console
+    # runs them); the handler is the one `chat_message` tasks of the HTTP networks run.
+    console_type = task_type_for("console")
     pool = [
         QueueWorker(
             task_queue(runtime),
-            TASK_HANDLERS,
+            live_task_handlers("console"),
             base_context(runtime),
-            WorkerOptions(name=f"bench-{tag}-{number}", kinds=(CHAT_MESSAGE,), mode="inline"),
+            WorkerOptions(name=f"bench-{tag}-{number}", kinds=(console_type,), mode="inline"),
         )
         for number in range(workers)
     ]

@@ -229,7 +229,11 @@ class Settings(BaseSettings):
     )
     sticker_worker_retry_base_seconds: float = Field(5.0, ge=0)
     sticker_worker_retry_max_seconds: float = Field(3600.0, ge=0)
-    domain_event_outbox_lock_timeout_seconds: int = Field(900, ge=1, le=86_400)
+    # The original's 900 s; the consumer renews its batch's leases while it works (a third of this),
+    # so like the task lock above this only bounds how long a killed consumer's events wait.
+    domain_event_outbox_lock_timeout_seconds: int = Field(
+        60, ge=1, le=86_400, description="Crash recovery bound of outbox events (renewed while held)"
+    )
     sticker_domain_event_consumer_poller_interval_ms: int = Field(2_000, ge=50)
     sticker_domain_event_consumer_cohort_key: str = ""
     # Which processes consume (pipeline §7.1-7.2, our fixes in docs/runbook.md): `omnizap serve` runs

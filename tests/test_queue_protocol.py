@@ -310,3 +310,60 @@ def test_deadlock_victims_are_recognised_on_each_driver():
     assert is_deadlock(wrapped(Original("deadlock detected", sqlstate="40P01")))
     assert not is_deadlock(wrapped(Original(1062, "Duplicate entry")))
     assert not is_deadlock(wrapped(Original("syntax error", sqlstate="42601")))
+
+
+def test_the_outbox_consumer_keeps_its_batch_leased_while_it_works(db: Database):
+    """A short outbox lease (60 s by default) only bounds crash recovery: the consumer renews its
+    batch's leases while a handler runs, so a slow batch is neither taken over nor lost."""
+    from omnizap.config import Settings
+    from omnizap.platform.outbox.consumer import ConsumerOptions, OutboxConsumer
+    from omnizap.platform.queue.context import TaskContext
+
+    assert Settings(_env_file=None).domain_event_outbox_lock_timeout_seconds == 60
+    with db.transaction() as connection:
+        for version in (1, 2):
+            publish_event(
+                connection,
+                event_type=PACK_UPDATED,
+                aggregate_type="sticker_pack",
+                aggregate_id="p1",
+                payload={"pack_id": "p1", "version": version},
+                idempotency_key=f"pack:p1:v{version}",
+            )
+    outbox = Queue(db, OUTBOX, lease_seconds=60)
+    started, release = threading.Event(), threading.Event()
+
+    def slow_handler(_context: TaskContext, _event: object) -> None:
+        started.set()
+        assert release.wait(60), "the test never released the handler"
+
+    consumer = OutboxConsumer(
+        outbox,
+        task_queue(db),
+        {PACK_UPDATED: slow_handler},
+        TaskContext(settings=Settings(_env_file=None), database=db, storage=None, flags=None),  # type: ignore[arg-type]
+        ConsumerOptions(name="outbox-test", lease_renew_seconds=0.05),
+    )
+    handled: list[int] = []
+    runner = threading.Thread(target=lambda: handled.append(consumer.run_once()))
+    runner.start()
+    try:
+        assert started.wait(30)
+        with db.read() as connection:
+            claimed_until = connection.execute(sa.select(sa.func.max(domain_event_outbox.c.lease_expires_at)))
+            first_lease = claimed_until.scalar()
+        renewed = False
+        deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
+        while not renewed and dt.datetime.now(dt.UTC) < deadline:
+            with db.read() as connection:
+                leases = connection.execute(sa.select(domain_event_outbox.c.lease_expires_at)).scalars().all()
+            renewed = all(lease is not None and lease > first_lease for lease in leases)
+            release.wait(0.05)
+        assert renewed, "the batch's leases were never renewed while its handler ran"
+    finally:
+        release.set()
+        runner.join(timeout=60)
+    assert handled == [2]
+    with db.read() as connection:
+        statuses = connection.execute(sa.select(domain_event_outbox.c.status)).scalars().all()
+    assert statuses == ["completed", "completed"]

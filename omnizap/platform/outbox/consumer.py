@@ -30,6 +30,7 @@ from omnizap.platform.metrics import worker_metrics
 from omnizap.platform.queue.context import TaskContext
 from omnizap.platform.queue.protocol import ClaimedItem, Queue
 from omnizap.platform.queue.waker import SleepWaker, Waker
+from omnizap.platform.queue.worker import LeaseKeeper
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ class ConsumerOptions:
     poll_interval: float = 2.0
     window_seconds: float = 10.0
     enabled: Callable[[], bool] = field(default=lambda: True)
+    lease_renew_seconds: float | None = None  # None: a third of the outbox lease
 
 
 class OutboxConsumer:
@@ -150,6 +152,13 @@ class OutboxConsumer:
         batch = self.outbox.claim(self.options.name, limit=self.options.batch_size)
         if not batch:
             return 0
+        # The batch's leases are renewed until it commits, so a short lease bounds how long a killed
+        # consumer's events wait, without a slow batch losing them to another consumer.
+        interval = self.options.lease_renew_seconds or max(0.5, self.outbox.lease.total_seconds() / 3)
+        with LeaseKeeper(self.outbox, batch, interval):
+            return self._dispatch(batch)
+
+    def _dispatch(self, batch: list[ClaimedItem]) -> int:
         started = time.perf_counter()
         done: list[ClaimedItem] = []
         requests: list[tuple[int, FollowUp]] = []

@@ -30,15 +30,16 @@ logger = logging.getLogger(__name__)
 
 
 class LeaseKeeper:
-    """Renews one claimed row's lease in the background while its handler runs."""
+    """Renews claimed rows' leases in the background while their work runs: one task's row, or an
+    outbox batch (whose events are all held until the batch commits)."""
 
-    def __init__(self, queue: Queue, item: ClaimedItem, interval: float) -> None:
+    def __init__(self, queue: Queue, items: ClaimedItem | Sequence[ClaimedItem], interval: float) -> None:
         self.queue = queue
-        self.item = item
+        self.items = [items] if isinstance(items, ClaimedItem) else list(items)
         self.interval = interval
-        self._held = True
+        self._lost: set[int] = set()
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-{item.id}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"lease-{self.items[0].id}", daemon=True)
 
     def __enter__(self) -> LeaseKeeper:
         self._thread.start()
@@ -50,16 +51,23 @@ class LeaseKeeper:
 
     def _run(self) -> None:
         while not self._done.wait(self.interval):
-            try:
-                self._held = self.queue.heartbeat(self.item)
-            except Exception:  # a database blip: keep trying until the lease really ends
-                logger.warning("heartbeat of %s %s failed", self.queue.spec.name, self.item.id, exc_info=True)
-            if not self._held:
-                logger.warning("lease of %s %s was lost", self.queue.spec.name, self.item.id)
+            for item in self.items:
+                if item.id in self._lost:
+                    continue
+                try:
+                    held = self.queue.heartbeat(item)
+                except Exception:  # a database blip: keep trying until the lease really ends
+                    logger.warning("heartbeat of %s %s failed", self.queue.spec.name, item.id, exc_info=True)
+                    continue
+                if not held:
+                    self._lost.add(item.id)
+                    logger.warning("lease of %s %s was lost", self.queue.spec.name, item.id)
+            if len(self._lost) == len(self.items):
                 return
 
     def held(self) -> bool:
-        return self._held
+        """Every row is still ours (for a single task: its lease was not lost)."""
+        return not self._lost
 
 
 @dataclass

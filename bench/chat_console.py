@@ -28,7 +28,6 @@ import http.client
 import io
 import json
 import random
-import socket
 import statistics
 import tempfile
 import threading
@@ -40,6 +39,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from bench.catalog_slo import free_port
 from omnizap.config import Settings
 from omnizap.platform.db.migrate import upgrade
 from omnizap.runtime import Runtime
@@ -196,12 +196,6 @@ def burst(runtime: Runtime, folder: Path, chats: int, workers: int, size: int, t
     return summary(case, samples, "p95 ≤ 2000 ms")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def webhook(database_url: str, folder: Path, requests: int) -> Result:
     """A signed Cloud API notification per request against `create_app` under uvicorn."""
     import uvicorn
@@ -217,7 +211,7 @@ def webhook(database_url: str, folder: Path, requests: int) -> Result:
         whatsapp_cloud_verify_token="bench-verify",
     )
     runtime = Runtime(settings)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(runtime), host="127.0.0.1", port=port, log_level="warning", access_log=False

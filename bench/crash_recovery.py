@@ -31,7 +31,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bench.catalog_slo import free_port
 from omnizap.platform.db import Database
 from omnizap.platform.db.migrate import upgrade
 from omnizap.platform.db.schema import (
@@ -88,12 +88,6 @@ cli(["worker", "outbox"])
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _slow_clip_server(seconds_per_sticker: float) -> str:
     """A CLIP HTTP service that answers every sticker as a cartoon after `seconds_per_sticker`."""
 
@@ -128,7 +122,7 @@ def _slow_clip_server(seconds_per_sticker: float) -> str:
             except OSError:
                 pass
 
-    port = _free_port()
+    port = free_port()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{port}/classify"
@@ -244,7 +238,7 @@ def run(url: str, scenario: str, restart_delay: float) -> dict[str, Any]:
         command = [*python, "from omnizap.cli.main import cli; cli(['worker', 'classification'])"]
         if scenario == "serve":
             del env["STICKER_DEDICATED_WORKER_FORCE_ENABLED"]  # the default: every type inline
-            port = _free_port()
+            port = free_port()
             command = [
                 *python,
                 f"from omnizap.cli.main import cli; cli(['serve', '--port', '{port}', '--workers', '1'])",

@@ -17,6 +17,7 @@ import time
 
 import httpx
 
+from bench.catalog_slo import free_port
 from omnizap.platform.loadtest import LoadTestConfig, run_load_test
 from omnizap.platform.loadtest.runner import new_event_loop
 
@@ -42,12 +43,6 @@ try:
 except ImportError:
     asyncio.run(main(int(sys.argv[1])))
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _wait_for(port: int) -> None:
@@ -83,7 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)])
     try:
         _wait_for(port)

@@ -31,13 +31,9 @@ import threading
 import time
 from pathlib import Path
 
+from bench.catalog_slo import free_port
+
 DEADLINE_SECONDS = 120
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _omnizap() -> list[str]:
@@ -127,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
         STICKER_PACK_AUTO_COLLECT_ENABLED="false",
     )
     subprocess.run([*_omnizap(), "migrate"], env=env, check=True, capture_output=True)
-    port = _free_port()
+    port = free_port()
     figures: dict[str, list[float]] = {
         "worker_killed_replacement_ready_s": [],
         "supervisor_killed_port_free_s": [],

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.parse
 
+from omnizap.catalog.visibility import is_reachable
 from omnizap.config import Settings
 from omnizap.core.packs.models import Pack
 
@@ -14,10 +16,6 @@ def pack_link(settings: Settings, pack_key: str) -> str:
 
 
 def is_on_the_web(pack: Pack) -> bool:
-    """The pack page answers for it (public or unlisted, published and ready); private packs never
-    get a link, so a reply forwarded to someone else cannot lead them to it."""
-    return (
-        pack.visibility in {"public", "unlisted"}
-        and pack.status == "published"
-        and pack.pack_status == "ready"
-    )
+    """The pack page answers for it (the catalog's own reachability rule); private packs never get a
+    link, so a reply forwarded to someone else cannot lead them to it."""
+    return is_reachable(dataclasses.asdict(pack))

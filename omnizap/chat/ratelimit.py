@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,7 +21,7 @@ from omnizap.platform.db import Database
 from omnizap.platform.db.engine import insert_ignore
 from omnizap.platform.db.schema import chat_rate_window
 from omnizap.platform.db.types import utcnow
-from omnizap.platform.queue.protocol import is_deadlock
+from omnizap.platform.queue.protocol import retry_deadlocks
 
 BUCKET_MAX = 255
 _ATTEMPTS = 12  # a lost INSERT race or a deadlock victim tries again
@@ -52,16 +50,10 @@ class RateLimiter:
     def hit(self, bucket: str) -> RateDecision:
         """Count one action for `bucket` if its window has room; otherwise say how long to wait."""
         key = bucket[:BUCKET_MAX]
-        for attempt in range(_ATTEMPTS):
-            try:
-                decision = self._attempt(key, self.clock())
-            except sa.exc.DBAPIError as exc:
-                # MariaDB: concurrent first hits of one sender lock the same gap; the victim's
-                # transaction was rolled back whole, so it is simply tried again.
-                if not is_deadlock(exc) or attempt == _ATTEMPTS - 1:
-                    raise
-                time.sleep(random.uniform(0.002, 0.02) * (attempt + 1))
-                continue
+        for _ in range(_ATTEMPTS):
+            # MariaDB: concurrent first hits of one sender lock the same gap; the deadlock victim's
+            # transaction was rolled back whole, so it is simply tried again.
+            decision = retry_deadlocks(lambda: self._attempt(key, self.clock()), attempts=_ATTEMPTS)
             if decision is not None:
                 return decision
         return RateDecision(False, 1)

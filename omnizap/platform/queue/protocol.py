@@ -127,14 +127,14 @@ def is_deadlock(exc: BaseException) -> bool:
     return bool(args) and args[0] in _DEADLOCK_CODES
 
 
-def retry_deadlocks(run: Callable[[], T]) -> T:
+def retry_deadlocks(run: Callable[[], T], *, attempts: int = DEADLOCK_RETRIES) -> T:
     """MariaDB's next-key locks can make two claimers of neighbouring rows deadlock; the victim's
     transaction rolled back completely, so it is simply tried again after a short random pause."""
-    for attempt in range(DEADLOCK_RETRIES):
+    for attempt in range(attempts):
         try:
             return run()
         except sa.exc.DBAPIError as exc:
-            if not is_deadlock(exc) or attempt == DEADLOCK_RETRIES - 1:
+            if not is_deadlock(exc) or attempt == attempts - 1:
                 raise
             time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
     raise AssertionError("unreachable")
